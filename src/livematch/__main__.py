@@ -1,0 +1,3 @@
+from livematch.cli import main
+
+main()

@@ -1,0 +1,252 @@
+"""The FastAPI application: routes, body parsing for three content types, and error mapping.
+
+Verification runs in a thread pool sized by ``LIVEMATCH_WORKERS`` so the event loop stays free to
+answer health checks and reject overload quickly; a bounded number of requests may wait, the rest
+get 503 (code 1503) with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+
+from livematch import __version__
+from livematch.api.schemas import ErrorResponse, VerifyResponse
+from livematch.api.service import Service, error_body, new_request_id
+from livematch.config import Settings
+from livematch.errors import (
+    BodyTooLarge,
+    DeadlineExceeded,
+    InternalError,
+    InvalidArgument,
+    LengthRequired,
+    LivematchError,
+    MethodNotAllowed,
+    NotFound,
+    Overloaded,
+)
+
+VERIFY_PATH = "/identity/silent_image_verification/stateless"
+log = logging.getLogger("livematch.request")
+
+
+class _State:
+    """Mutable per-app state: the service once loaded, and the admission counter."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.service: Service | None = None
+        self.ready = threading.Event()
+        self.in_flight = 0
+        self.pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="verify")
+
+
+def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
+    """Build the app; models load in the background at start-up unless ``service`` is given."""
+    state = _State(settings)
+    state.service = service
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if state.service is None:
+            await asyncio.get_running_loop().run_in_executor(state.pool, _load, state)
+        else:
+            state.ready.set()
+        yield
+        state.ready.clear()
+        state.pool.shutdown(wait=True)
+
+    app = FastAPI(
+        title="livematch",
+        version=__version__,
+        lifespan=lifespan,
+        description="SenseID-compatible silent liveness and face verification",
+    )
+    app.state.livematch = state
+    _install_error_handlers(app)
+
+    @app.post(
+        VERIFY_PATH,
+        response_model=VerifyResponse,
+        response_model_exclude_none=True,
+        responses={
+            400: {"model": ErrorResponse},
+            411: {"model": ErrorResponse},
+            413: {"model": ErrorResponse},
+            503: {"model": ErrorResponse},
+        },
+    )
+    async def stateless(request: Request) -> JSONResponse:
+        """Verify an encrypted selfie video against an encrypted photo."""
+        request_id = request.state.request_id
+        fields = await read_fields(request, settings)
+        status, body = await _admit_and_run(state, fields, request_id)
+        request.state.code = body.get("code")
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        """The process is up (it may still be loading models)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """200 once models are loaded and warmed, 503 before (and while shutting down)."""
+        ready = state.ready.is_set()
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    @app.get("/info")
+    async def info() -> JSONResponse:
+        """Models, versions, licences and active liveness evidence."""
+        if state.service is None:
+            return JSONResponse({"version": __version__, "ready": False}, status_code=503)
+        return JSONResponse({**state.service.engine.info(), "ready": state.ready.is_set()})
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):
+        request.state.request_id = new_request_id()
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        log.info(
+            "request_id=%s method=%s path=%s status=%d code=%s ms=%.1f",
+            request.state.request_id,
+            request.method,
+            request.url.path,
+            response.status_code,
+            getattr(request.state, "code", "-"),
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    return app
+
+
+def _load(state: _State) -> None:
+    state.service = Service(state.settings)
+    _warm_up(state.service)
+    state.ready.set()
+
+
+def _warm_up(service: Service) -> None:
+    """Run each model once so the first real request does not pay for lazy initialisation."""
+    import numpy as np
+
+    blank = np.zeros((240, 320, 3), dtype=np.uint8)
+    service.engine.detector.detect(blank)
+    service.engine.embedder.embed(
+        blank, np.array([[120, 100], [200, 100], [160, 140], [130, 180], [190, 180]], dtype=np.float32)
+    )
+
+
+async def _admit_and_run(state: _State, fields: Mapping[str, object], request_id: str) -> tuple[int, dict]:
+    settings = state.settings
+    if state.service is None or not state.ready.is_set():
+        raise Overloaded("service is starting; retry shortly")
+    if state.in_flight >= settings.workers + settings.queue_size:
+        raise Overloaded()
+    state.in_flight += 1
+    try:
+        future = asyncio.get_running_loop().run_in_executor(state.pool, state.service.handle_fields, fields, request_id)
+        return await asyncio.wait_for(future, timeout=settings.deadline_seconds)
+    except TimeoutError:
+        raise DeadlineExceeded() from None
+    finally:
+        state.in_flight -= 1
+
+
+async def read_fields(request: Request, settings: Settings) -> dict[str, object]:
+    """Parse multipart, urlencoded or JSON bodies into one field mapping (duplicates are 1200)."""
+    length = request.headers.get("content-length")
+    if length is None:
+        raise LengthRequired()
+    if not length.isdigit():
+        raise InvalidArgument("invalid Content-Length")
+    if int(length) > settings.max_body_bytes:
+        raise BodyTooLarge(f"request body is {length} bytes; the limit is {settings.max_body_bytes}")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return _json_fields(await request.body())
+    if content_type == "application/x-www-form-urlencoded":
+        pairs = parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True, max_num_fields=64)
+        return _unique(pairs)
+    if content_type == "multipart/form-data":
+        try:
+            form = await request.form(max_files=8, max_fields=64, max_part_size=settings.max_body_bytes)
+        except (MultiPartException, ValueError, KeyError):
+            raise InvalidArgument("malformed multipart body") from None
+        return _unique([(k, await _text(v)) for k, v in form.multi_items()])
+    raise InvalidArgument(
+        "Content-Type must be multipart/form-data, application/x-www-form-urlencoded or application/json"
+    )
+
+
+def _json_fields(body: bytes) -> dict[str, object]:
+    def no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        return _unique(pairs)
+
+    try:
+        data = json.loads(body, object_pairs_hook=no_duplicates)
+    except (ValueError, RecursionError):
+        raise InvalidArgument("body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument("JSON body must be an object")
+    return data
+
+
+def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    fields: dict[str, object] = {}
+    for key, value in pairs:
+        if key in fields:
+            raise InvalidArgument(f"{key}: sent more than once")
+        fields[key] = value
+    return fields
+
+
+async def _text(value: str | UploadFile) -> str:
+    if isinstance(value, str):
+        return value
+    return (await value.read()).decode("latin-1")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def respond(request: Request, exc: LivematchError) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None) or new_request_id()
+        request.state.code = exc.code
+        status, body = error_body(exc, request_id)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(LivematchError)
+    async def livematch_error(request: Request, exc: LivematchError) -> JSONResponse:
+        return respond(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        mapped = {404: NotFound(), 405: MethodNotAllowed()}.get(exc.status_code, InvalidArgument(str(exc.detail)))
+        return respond(request, mapped)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return respond(request, InvalidArgument("invalid request"))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "unexpected fault request_id=%s type=%s", getattr(request.state, "request_id", "-"), type(exc).__name__
+        )
+        return respond(request, InternalError())

@@ -1,0 +1,104 @@
+"""Transport-independent request handling: fields -> options, decryption, ``Engine.verify``, body.
+
+The HTTP app and ``livematch verify`` both call ``Service.handle_fields`` so that a local
+verification prints exactly what the server would answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from collections.abc import Mapping
+
+from livematch.api.schemas import ErrorResponse, VerifyResponse
+from livematch.config import Settings
+from livematch.crypto import FieldCipher
+from livematch.engine import Engine, VerifyOptions, VerifyResult
+from livematch.errors import InternalError, InvalidArgument, LivematchError
+
+log = logging.getLogger("livematch.request")
+
+REQUIRED = ("encrypted_video", "encrypted_image")
+BOOLEANS = ("auto_rotate", "check_quality", "return_image", "return_face_image", "return_status")
+_TRUE, _FALSE = {"true", "1"}, {"false", "0"}
+
+
+def parse_bool(name: str, value: object) -> bool:
+    """JSON booleans or the strings true/false/1/0 (any case); anything else is 1200."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise InvalidArgument(f"{name}: expected a boolean (true/false/1/0)")
+
+
+def parse_options(fields: Mapping[str, object]) -> VerifyOptions:
+    """The boolean switches, each defaulting to false."""
+    return VerifyOptions(**{name: parse_bool(name, fields[name]) for name in BOOLEANS if name in fields})
+
+
+def required_text(fields: Mapping[str, object], name: str) -> str:
+    """A required string field; missing, empty or non-string is 1200."""
+    value = fields.get(name)
+    if value is None:
+        raise InvalidArgument(f"{name}: missing")
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{name}: expected a base64 string")
+    if not value.strip():
+        raise InvalidArgument(f"{name}: empty")
+    return value
+
+
+class Service:
+    """Holds the engine and the cipher; turns a field mapping into ``(http_status, body)``."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or Engine(settings)
+        self.cipher = FieldCipher(settings.decrypt_key, settings.decrypt_iv, compat_mode=settings.compat_mode)
+
+    def handle_fields(self, fields: Mapping[str, object], request_id: str | None = None) -> tuple[int, dict]:
+        """Validate, decrypt and verify; every failure becomes its documented code and status."""
+        request_id = request_id or new_request_id()
+        try:
+            options = parse_options(fields)
+            video = self.cipher.decrypt(required_text(fields, "encrypted_video"), "encrypted_video")
+            photo = self.cipher.decrypt(required_text(fields, "encrypted_image"), "encrypted_image")
+            result = self.engine.verify(photo, video, options)
+        except LivematchError as exc:
+            return error_body(exc, request_id)
+        except Exception:
+            log.exception("unexpected fault", extra={"request_id": request_id})
+            return error_body(InternalError(), request_id)
+        return 200, self.body(result, options, request_id)
+
+    @staticmethod
+    def body(result: VerifyResult, options: VerifyOptions, request_id: str) -> dict:
+        """SenseID field presence: status on request, score only when passed, images on request."""
+        passed = result.passed
+        response = VerifyResponse(
+            passed=passed,
+            liveness_score=result.liveness.score,
+            request_id=request_id,
+            liveness_status=result.liveness.status if options.return_status else None,
+            verification_score=result.verification_score if passed else None,
+            image_timestamp=result.image_timestamp if passed and options.return_image else None,
+            base64_image=_b64(result.frame_jpeg) if passed and options.return_image else None,
+            base64_face_image=_b64(result.face_jpeg) if passed and options.return_face_image else None,
+        )
+        return response.model_dump(exclude_none=True)
+
+
+def error_body(exc: LivematchError, request_id: str) -> tuple[int, dict]:
+    """``(http_status, {code, message, request_id})`` for a livematch error."""
+    return exc.http_status, ErrorResponse(code=exc.code, message=exc.message, request_id=request_id).model_dump()
+
+
+def new_request_id() -> str:
+    """A random, unguessable request id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def _b64(data: bytes | None) -> str | None:
+    return base64.b64encode(data).decode() if data is not None else None

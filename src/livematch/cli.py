@@ -1,0 +1,146 @@
+"""The ``livematch`` command: serve, verify, encrypt, keygen, calibrate, eval, bench, models."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from livematch.config import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int | None, typer.Option(help="verification threads (default: LIVEMATCH_WORKERS)")] = None,
+) -> None:
+    """Start the HTTP service (models load once; /readyz turns ready after warm-up)."""
+    import uvicorn
+
+    from livematch.api.app import create_app
+
+    settings = _settings()
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": workers})
+    try:
+        settings.check_key_policy()
+    except ValueError as exc:
+        typer.echo(f"refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+
+
+@app.command()
+def keygen(
+    env_file: Annotated[Path, typer.Option(help="file to append the key and IV to")] = Path(".env"),
+) -> None:
+    """Write a random LIVEMATCH_DECRYPT_KEY and LIVEMATCH_DECRYPT_IV to ENV_FILE (kept if already set)."""
+    existing = env_file.read_text() if env_file.exists() else ""
+    if "LIVEMATCH_DECRYPT_KEY=" in existing:
+        typer.echo(f"{env_file} already has a key; left unchanged")
+        return
+    alphabet = string.ascii_letters + string.digits
+    key = "".join(secrets.choice(alphabet) for _ in range(32))
+    iv = "".join(secrets.choice(alphabet) for _ in range(12))
+    with env_file.open("a") as f:
+        f.write(f"LIVEMATCH_DECRYPT_KEY={key}\nLIVEMATCH_DECRYPT_IV={iv}\n")
+    env_file.chmod(0o600)
+    typer.echo(f"wrote a new key and IV to {env_file}")
+
+
+@app.command()
+def encrypt(
+    file: Annotated[Path, typer.Argument(help="photo or video to encrypt", exists=True, dir_okay=False)],
+    safe: Annotated[bool, typer.Option("--safe", help="safe-mode envelope instead of the vendor scheme")] = False,
+    field: Annotated[str, typer.Option(help="field name bound in safe mode")] = "",
+) -> None:
+    """Print FILE encrypted for a request field (compatibility mode unless --safe)."""
+    from livematch.crypto import FieldCipher
+
+    settings = _settings()
+    if not settings.decrypt_key:
+        typer.echo("no key: run `livematch keygen` or set LIVEMATCH_DECRYPT_KEY", err=True)
+        raise typer.Exit(2)
+    cipher = FieldCipher(settings.decrypt_key, settings.decrypt_iv)
+    data = file.read_bytes()
+    if safe:
+        if field not in ("encrypted_video", "encrypted_image"):
+            typer.echo("--safe needs --field encrypted_video or --field encrypted_image", err=True)
+            raise typer.Exit(2)
+        typer.echo(cipher.encrypt_safe(data, field))
+    else:
+        typer.echo(cipher.encrypt_compat(data))
+
+
+@app.command()
+def verify(
+    photo: Annotated[Path, typer.Argument(help="the ID photo", exists=True, dir_okay=False)],
+    video: Annotated[Path, typer.Argument(help="the selfie video", exists=True, dir_okay=False)],
+    auto_rotate: Annotated[bool, typer.Option("--auto-rotate")] = False,
+    check_quality: Annotated[bool, typer.Option("--check-quality")] = False,
+    return_image: Annotated[bool, typer.Option("--return-image")] = False,
+    return_face_image: Annotated[bool, typer.Option("--return-face-image")] = False,
+    return_status: Annotated[bool, typer.Option("--return-status")] = False,
+) -> None:
+    """Verify locally and print the same JSON the API would answer (encrypting as a client would)."""
+    from livematch.api.service import Service
+    from livematch.crypto import FieldCipher
+
+    settings = _settings()
+    key = settings.decrypt_key or secrets.token_hex(16)
+    iv = settings.decrypt_iv or secrets.token_hex(6)
+    settings = settings.model_copy(update={"decrypt_key": key, "decrypt_iv": iv, "allow_default_key": True})
+    cipher = FieldCipher(key, iv)
+    fields: dict[str, object] = {
+        "encrypted_image": cipher.encrypt_safe(photo.read_bytes(), "encrypted_image"),
+        "encrypted_video": cipher.encrypt_safe(video.read_bytes(), "encrypted_video"),
+        "auto_rotate": auto_rotate,
+        "check_quality": check_quality,
+        "return_image": return_image,
+        "return_face_image": return_face_image,
+        "return_status": return_status,
+    }
+    status, body = Service(settings).handle_fields(fields)
+    json.dump(body, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    raise typer.Exit(0 if status == 200 else 1)
+
+
+@app.command()
+def calibrate(
+    identities: Annotated[Path, typer.Option(help="TSV: path<TAB>identity", exists=True)],
+    images: Annotated[Path, typer.Option(help="folder the paths are relative to", exists=True, file_okay=False)],
+    out: Annotated[Path, typer.Option(help="calibration file to write")],
+) -> None:
+    """Fit a calibration file for the active embedder on labelled photos."""
+    from livematch.eval.verification import calibrate_command
+
+    calibrate_command(_settings(), identities, images, out)
+
+
+def main() -> None:  # pragma: no cover - console entry point alias
+    """Entry point for ``python -m livematch``."""
+    app()

@@ -1,0 +1,88 @@
+"""Settings: one pydantic-settings object, read from ``LIVEMATCH_*`` environment variables or ``.env``.
+
+The settings object is built once at start-up and passed to the engine and the app, never read
+from module globals, so tests can run several configurations side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VENDOR_DEFAULT_KEY = "dcbbad6765e14139a07d34b92292a672"
+VENDOR_DEFAULT_IV = "df25d188a061"
+
+
+def _default_models_dir() -> Path:
+    return Path(platformdirs.user_data_dir("livematch")) / "models"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service. Field names map to ``LIVEMATCH_<NAME>`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVEMATCH_", env_file=".env", extra="ignore")
+
+    # --- encryption ---------------------------------------------------------------------------
+    decrypt_key: str = Field("", description="32-character AES-256 key (UTF-8 bytes)")
+    decrypt_iv: str = Field("", description="12-character GCM IV for compatibility mode")
+    allow_default_key: bool = Field(False, description="accept the vendor's published key and IV")
+    compat_mode: bool = Field(True, description="accept the vendor's fixed-IV scheme besides safe mode")
+
+    # --- data and models ----------------------------------------------------------------------
+    shared_dir: Path = Field(Path("../shared"), description="read-only test and evaluation data")
+    models_dir: Path = Field(default_factory=_default_models_dir, description="optional model packs")
+
+    # --- photo limits -------------------------------------------------------------------------
+    photo_min_bytes: int = 1024
+    photo_max_bytes: int = 5 * 1024 * 1024
+    photo_min_side: int = 80
+    photo_max_side: int = 4096
+
+    # --- video limits -------------------------------------------------------------------------
+    video_max_bytes: int = 20 * 1024 * 1024
+    video_min_bytes: int = 1024
+    video_min_side: int = 240
+    video_max_side: int = 4096
+    video_min_seconds: float = 2.0
+    video_max_seconds: float = 20.0
+    video_sample_frames: int = 12
+    video_max_decoded_frames: int = 900
+
+    # --- service ------------------------------------------------------------------------------
+    max_body_bytes: int = 40 * 1024 * 1024
+    workers: int = 2
+    queue_size: int = 16
+    deadline_seconds: float = 20.0
+    log_level: str = "INFO"
+    liveness_threshold: float = 0.5
+
+    @model_validator(mode="after")
+    def _check_key_lengths(self) -> Settings:
+        if self.decrypt_key and len(self.decrypt_key.encode()) != 32:
+            raise ValueError("LIVEMATCH_DECRYPT_KEY must be exactly 32 bytes (32 ASCII characters)")
+        if self.decrypt_iv and len(self.decrypt_iv.encode()) != 12:
+            raise ValueError("LIVEMATCH_DECRYPT_IV must be exactly 12 bytes (12 ASCII characters)")
+        return self
+
+    def check_key_policy(self) -> None:
+        """Refuse to serve without a key, or with the vendor's published key and IV.
+
+        The published pair is in every SenseID client sample; anyone could decrypt traffic sent with
+        it, and a fixed IV reuses the GCM nonce for every message, which leaks the XOR of plaintexts
+        and lets an attacker forge tags. Operators must opt in explicitly.
+        """
+        if not self.decrypt_key:
+            raise ValueError(
+                "no key: set LIVEMATCH_DECRYPT_KEY (and LIVEMATCH_DECRYPT_IV), e.g. with `livematch keygen`"
+            )
+        if self.compat_mode and not self.decrypt_iv:
+            raise ValueError("compatibility mode needs LIVEMATCH_DECRYPT_IV (or set LIVEMATCH_COMPAT_MODE=false)")
+        uses_default = self.decrypt_key == VENDOR_DEFAULT_KEY or self.decrypt_iv == VENDOR_DEFAULT_IV
+        if uses_default and not self.allow_default_key:
+            raise ValueError(
+                "refusing the vendor's published default key/IV: anyone can decrypt with them and the fixed IV "
+                "reuses the GCM nonce; set your own key, or LIVEMATCH_ALLOW_DEFAULT_KEY=true to accept the risk"
+            )

@@ -1,0 +1,212 @@
+"""``Engine.verify()``: the one pipeline behind the API, the CLI, ``eval`` and ``bench``.
+
+photo bytes -> decode -> largest face -> landmarks -> (occlusion) -> embedding
+video bytes -> decode -> sample -> detect + track -> landmarks -> liveness -> best frame -> embedding
+both embeddings -> cosine similarity -> calibrated score
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from livematch import __version__
+from livematch.calibration import Calibration, builtin_path
+from livematch.config import Settings
+from livematch.embed import Embedder, SFaceEmbedder
+from livematch.errors import DetectionFailed, LivenessCheckFailed
+from livematch.faces import Detector, Face, LandmarkModel
+from livematch.faces.track import Track, follow
+from livematch.liveness import LivenessResult, TemporalEvidence, fuse
+from livematch.media import Frame, decode_photo, decode_video
+from livematch.models import BUILTIN
+from livematch.quality import frame_quality
+
+MIN_TRACK_COVERAGE = 0.5
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """The request's boolean switches (SenseID names)."""
+
+    auto_rotate: bool = False
+    check_quality: bool = False
+    return_image: bool = False
+    return_face_image: bool = False
+    return_status: bool = False
+
+
+@dataclass
+class VerifyResult:
+    """Everything a response can carry; the API decides which fields are present."""
+
+    liveness: LivenessResult
+    verification_score: float | None = None
+    similarity: float | None = None
+    image_timestamp: float | None = None
+    frame_jpeg: bytes | None = None
+    face_jpeg: bytes | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    inputs: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Liveness passed (SenseID's ``passed``)."""
+        return self.liveness.passed
+
+
+class Timer:
+    """Accumulates wall time per named stage, in milliseconds."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the enclosed block under ``name`` (repeated stages add up)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1000
+
+
+class Engine:
+    """Loads the models once; ``verify`` is thread-safe and may run in several workers at once."""
+
+    def __init__(
+        self, settings: Settings | None = None, *, embedder: Embedder | None = None, calibrated: bool = True
+    ) -> None:
+        """Load every model; ``calibrated=False`` skips the calibration file (only for fitting one)."""
+        self.settings = settings or Settings()
+        started = time.perf_counter()
+        self.detector = Detector()
+        self.landmarks = LandmarkModel()
+        self.embedder = embedder or SFaceEmbedder()
+        self.calibration = (
+            Calibration.load(builtin_path(self.embedder.name), embedder_sha256=self.embedder.model_sha256)
+            if calibrated
+            else None
+        )
+        self.liveness_sources = [TemporalEvidence()]
+        self.load_seconds = time.perf_counter() - started
+
+    # ---- public API ------------------------------------------------------------------------
+    def verify(self, photo: bytes, video: bytes, options: VerifyOptions = VerifyOptions()) -> VerifyResult:
+        """Run the whole pipeline on decrypted bytes; raises ``LivematchError`` subclasses."""
+        timer = Timer()
+        photo_face, photo_info = self._photo_face(photo, options.auto_rotate, timer)
+        with timer.stage("video_decode"):
+            clip = decode_video(video, self.settings)
+        inputs = {
+            "photo": photo_info,
+            "video": {
+                "bytes": len(video),
+                "codec": clip.codec,
+                "container": clip.container,
+                "width": clip.width,
+                "height": clip.height,
+                "duration_s": round(clip.duration, 3),
+            },
+        }
+        if clip.duration < self.settings.video_min_seconds:
+            return VerifyResult(LivenessResult(0.0, "short_time"), timings_ms=timer.ms, inputs=inputs)
+        track = self._track(clip.frames, timer)
+        with timer.stage("liveness"):
+            evidence = [e for source in self.liveness_sources for e in source.evaluate(track)]
+            liveness = fuse(evidence, self.settings.liveness_threshold)
+        result = VerifyResult(liveness, timings_ms=timer.ms, inputs=inputs)
+        if not liveness.passed:
+            return result
+        frame, face = self._best(track, timer)
+        with timer.stage("embedding"):
+            face.embedding = self.embedder.embed(frame.bgr, face.points5)
+        with timer.stage("scoring"):
+            result.similarity = float(np.dot(face.embedding, photo_face.embedding))
+            result.verification_score = round(self.calibration.to_score(result.similarity), 4)
+        with timer.stage("response_encoding"):
+            result.image_timestamp = round(frame.timestamp, 3)
+            result.frame_jpeg = _jpeg(frame.bgr) if options.return_image else None
+            result.face_jpeg = _jpeg(_crop(frame.bgr, face)) if options.return_face_image else None
+        return result
+
+    def embed_photo(self, photo: bytes, *, auto_rotate: bool = False) -> Face:
+        """The photo path alone (decode, detect, landmarks, embed), shared with evaluation."""
+        face, _ = self._photo_face(photo, auto_rotate, Timer())
+        return face
+
+    def score(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Calibrated verification score of two embeddings from this engine's embedder."""
+        return self.calibration.to_score(float(np.dot(a, b)))
+
+    def info(self) -> dict[str, object]:
+        """Models, versions and active liveness evidence, for ``GET /info`` and benchmarks."""
+        return {
+            "version": __version__,
+            "models": [spec.info() for spec in BUILTIN],
+            "embedder": self.embedder.name,
+            "calibration": self.calibration.fitted_on if self.calibration else None,
+            "liveness_evidence": [s.name for s in self.liveness_sources],
+            "liveness_threshold": self.settings.liveness_threshold,
+            "providers": ["onnxruntime:CPUExecutionProvider", "opencv-dnn", "dlib"],
+            "load_seconds": round(self.load_seconds, 3),
+        }
+
+    # ---- stages ----------------------------------------------------------------------------
+    def _photo_face(self, data: bytes, auto_rotate: bool, timer: Timer) -> tuple[Face, dict[str, object]]:
+        with timer.stage("photo_decode"):
+            photo = decode_photo(data, self.settings, apply_exif=auto_rotate)
+        bgr = photo.bgr
+        with timer.stage("photo_detection"):
+            faces = self.detector.detect(bgr)
+            for turns in (1, 2, 3) if auto_rotate and not faces else ():
+                bgr = np.ascontiguousarray(np.rot90(photo.bgr, k=-turns))
+                faces = self.detector.detect(bgr)
+                if faces:
+                    break
+        if not faces:
+            raise DetectionFailed()
+        face = faces[0]
+        with timer.stage("landmarks"):
+            self.landmarks.annotate(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), face)
+        with timer.stage("embedding"):
+            face.embedding = self.embedder.embed(bgr, face.points5)
+        info = {"bytes": len(data), "format": photo.format, "width": photo.bgr.shape[1], "height": photo.bgr.shape[0]}
+        return face, info
+
+    def _track(self, frames: list[Frame], timer: Timer) -> Track:
+        with timer.stage("detection"):
+            track = follow([(frame, self.detector.detect(frame.bgr)) for frame in frames])
+        if not track.faces or track.coverage < MIN_TRACK_COVERAGE:
+            raise LivenessCheckFailed(
+                f"liveness silent check failed: a face was found in {len(track.faces)} "
+                f"of {track.sampled} sampled frames"
+            )
+        with timer.stage("landmarks"):
+            for frame, face in zip(track.frames, track.faces, strict=True):
+                gray = cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY)
+                self.landmarks.annotate(gray, face)
+                face.quality = frame_quality(gray, face)
+        return track
+
+    def _best(self, track: Track, timer: Timer) -> tuple[Frame, Face]:
+        with timer.stage("frame_selection"):
+            best = int(np.argmax([face.quality.get("quality", 0.0) for face in track.faces]))
+        return track.frames[best], track.faces[best]
+
+
+def _jpeg(bgr: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return buf.tobytes() if ok else b""
+
+
+def _crop(bgr: np.ndarray, face: Face, margin: float = 0.25) -> np.ndarray:
+    x, y, w, h = face.box
+    x0, y0 = int(max(x - margin * w, 0)), int(max(y - margin * h, 0))
+    x1, y1 = int(min(x + w * (1 + margin), bgr.shape[1])), int(min(y + h * (1 + margin), bgr.shape[0]))
+    return bgr[y0:y1, x0:x1]

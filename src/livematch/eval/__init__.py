@@ -1,0 +1,1 @@
+"""Evaluations that run through the same engine as the API and write JSON reports."""

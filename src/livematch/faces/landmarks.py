@@ -1,0 +1,50 @@
+"""68-point landmarks with dlib's shape predictor, seeded from the YuNet box.
+
+dlib's predictor was trained on boxes from dlib's HOG detector, which sit lower and are flatter
+than YuNet's; the box is mapped to that convention first (ratios measured on 100 CelebA faces:
+left -0.048 w, top +0.154 h, width 1.074 w, height 0.81 h). The five alignment points derived from
+the 68 are steadier than YuNet's own five, which raises verification accuracy.
+"""
+
+from __future__ import annotations
+
+import dlib
+import numpy as np
+
+from livematch.faces.record import Face
+from livematch.models import DLIB_68
+
+_BOX_MAP = np.array([-0.048, 0.154, 1.074, 0.81], dtype=np.float32)
+
+
+class LandmarkModel:
+    """Adds ``landmarks68`` and refined ``points5`` to a face record."""
+
+    def __init__(self) -> None:
+        self._predictor = dlib.shape_predictor(str(DLIB_68.verified_path()))
+
+    def annotate(self, gray: np.ndarray, face: Face) -> Face:
+        """Fill ``face.landmarks68`` and replace ``face.points5`` with the 68-point derived five."""
+        x, y, w, h = face.box
+        left, top = x + _BOX_MAP[0] * w, y + _BOX_MAP[1] * h
+        rect = dlib.rectangle(int(left), int(top), int(left + _BOX_MAP[2] * w), int(top + _BOX_MAP[3] * h))
+        shape = self._predictor(gray, rect)
+        pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        face.landmarks68 = pts
+        face.points5 = five_from_68(pts)
+        return face
+
+
+def five_from_68(pts: np.ndarray) -> np.ndarray:
+    """Eye centres, nose tip and mouth corners (image-left first) from iBUG-68 landmarks."""
+    return np.stack([pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]]).astype(np.float32)
+
+
+def eye_aspect_ratio(pts: np.ndarray) -> float:
+    """Mean eye opening (Soukupova & Cech): ~0.3 open, < 0.15 closed."""
+
+    def one(eye: np.ndarray) -> float:
+        vertical = np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4])
+        return float(vertical / (2 * np.linalg.norm(eye[0] - eye[3]) + 1e-6))
+
+    return (one(pts[36:42]) + one(pts[42:48])) / 2

@@ -1,0 +1,52 @@
+"""Liveness evidence and its fusion.
+
+Every source of evidence (a model, a temporal cue) reports a ``live`` probability-like value in
+0..1 and its raw measurement. The fused ``liveness_score`` is the minimum over sources: any one
+source that is confident of an attack is enough to reject, which is the safe direction for fraud.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from livematch.faces.track import Track
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One cue's verdict: ``live`` in 0..1 (higher = live) and the raw value it came from."""
+
+    name: str
+    live: float
+    value: float
+
+
+@dataclass
+class LivenessResult:
+    """Fused score, the status SenseID reports, and the evidence behind it."""
+
+    score: float
+    status: str  # "ok" | "hack" | "short_time"
+    evidence: list[Evidence] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when the video was judged to show a live person."""
+        return self.status == "ok"
+
+
+class EvidenceSource(Protocol):
+    """A liveness cue computed from the tracked face."""
+
+    name: str
+
+    def evaluate(self, track: Track) -> list[Evidence]:
+        """Evidence for this track (may be several related cues)."""
+        ...
+
+
+def fuse(evidence: list[Evidence], threshold: float) -> LivenessResult:
+    """Minimum of the sources' ``live`` values; ``ok`` at or above ``threshold``, else ``hack``."""
+    score = min((e.live for e in evidence), default=0.0)
+    return LivenessResult(score=round(score, 4), status="ok" if score >= threshold else "hack", evidence=evidence)

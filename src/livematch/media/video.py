@@ -1,0 +1,133 @@
+"""Video decoding with PyAV: limits from the container header, evenly spaced frames, rotation applied.
+
+Every frame must be decoded to reach the sampled ones (inter-frame codecs), but only the sampled
+frames are converted to BGR arrays, optionally downscaled by FFmpeg's scaler, which keeps the cost
+close to the codec's own. Phones record sideways and store a display rotation; it is applied here so
+that every later stage sees an upright face.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+
+from livematch.config import Settings
+from livematch.errors import InvalidArgument, InvalidContentLength, InvalidImageSize, InvalidImageType
+
+
+@dataclass
+class Frame:
+    """One sampled video frame: upright BGR pixels and its presentation time in seconds."""
+
+    index: int
+    timestamp: float
+    bgr: np.ndarray
+
+
+@dataclass
+class Video:
+    """What the pipeline needs of a video: sampled frames, duration and a little metadata."""
+
+    duration: float
+    width: int
+    height: int
+    codec: str
+    container: str
+    frames: list[Frame] = field(default_factory=list)
+    decoded_frames: int = 0
+
+
+def decode_video(data: bytes, settings: Settings, *, max_side: int = 640) -> Video:
+    """Decode ``data`` into ``settings.video_sample_frames`` evenly spaced upright frames.
+
+    Errors: 2004 for byte size, 2005 for anything FFmpeg cannot read or a file without a video
+    stream, 2003 for resolution, 1200 for a duration over the limit (claimed or actual).
+    """
+    if not settings.video_min_bytes <= len(data) <= settings.video_max_bytes:
+        raise InvalidContentLength(
+            f"video is {len(data)} bytes; accepted {settings.video_min_bytes}..{settings.video_max_bytes}"
+        )
+    try:
+        container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, ValueError, UnicodeDecodeError):
+        raise InvalidImageType("video: unsupported or corrupted file") from None
+    with container:
+        if not container.streams.video:
+            raise InvalidImageType("video: the file has no video stream")
+        stream = container.streams.video[0]
+        video = _probe(container, stream, settings)
+        try:
+            _sample(container, stream, video, settings, max_side)
+        except (av.FFmpegError, ValueError, MemoryError):
+            if not video.frames:
+                raise InvalidImageType("video: corrupted stream") from None
+    if not video.frames:
+        raise InvalidImageType("video: no decodable frame")
+    return video
+
+
+def _probe(container: av.container.InputContainer, stream: av.VideoStream, settings: Settings) -> Video:
+    ctx = stream.codec_context
+    width, height = int(ctx.width or 0), int(ctx.height or 0)
+    short, long = sorted((width, height))
+    if short < settings.video_min_side or long > settings.video_max_side:
+        raise InvalidImageSize(
+            f"video is {width}x{height}; shorter side must be >= {settings.video_min_side} "
+            f"and longer side <= {settings.video_max_side}"
+        )
+    duration = _claimed_duration(container, stream)
+    if duration > settings.video_max_seconds:
+        raise InvalidArgument(f"video is {duration:.1f} s long; at most {settings.video_max_seconds:g} s accepted")
+    return Video(
+        duration=duration, width=width, height=height, codec=str(ctx.name), container=str(container.format.name)
+    )
+
+
+def _claimed_duration(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0  # unknown: measured while decoding
+
+
+def _sample(container, stream, video: Video, settings: Settings, max_side: int) -> None:
+    stream.thread_type = "AUTO"
+    targets = _sample_times(video.duration, settings.video_sample_frames)
+    start: float | None = None
+    last_t = 0.0
+    for frame in container.decode(stream):
+        video.decoded_frames += 1
+        if video.decoded_frames > settings.video_max_decoded_frames:
+            raise InvalidArgument(f"video has more than {settings.video_max_decoded_frames} frames")
+        t = float(frame.time) if frame.time is not None else video.decoded_frames / 25.0
+        start = t if start is None else start
+        last_t = t - start
+        if last_t > settings.video_max_seconds:
+            raise InvalidArgument(f"video is longer than {settings.video_max_seconds:g} s")
+        if targets and last_t + 1e-6 >= targets[0]:
+            while targets and last_t + 1e-6 >= targets[0]:
+                targets.pop(0)
+            video.frames.append(Frame(video.decoded_frames - 1, last_t, _to_bgr(frame, max_side)))
+    if video.duration <= 0 or video.duration > last_t + 1.0:
+        video.duration = last_t + (1.0 / float(stream.average_rate) if stream.average_rate else 0.04)
+
+
+def _sample_times(duration: float, count: int) -> list[float]:
+    if duration <= 0:
+        return [0.0]
+    return [duration * (i + 0.5) / count for i in range(count)]
+
+
+def _to_bgr(frame: av.VideoFrame, max_side: int) -> np.ndarray:
+    scale = min(1.0, max_side / max(frame.width, frame.height))
+    width, height = (round(frame.width * scale) & ~1, round(frame.height * scale) & ~1)
+    bgr = frame.to_ndarray(format="bgr24", width=width, height=height)
+    rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+    if rotation:
+        # FFmpeg's rotation is counter-clockwise display rotation; np.rot90 k turns counter-clockwise.
+        bgr = np.ascontiguousarray(np.rot90(bgr, k=(rotation // 90) % 4))
+    return bgr
