@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+
 from tests.conftest import VERIFY
 from tests.media import encode_video, jpeg, noise, png, read_frames, still_video
 
