@@ -30,10 +30,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int | None, typer.Option(help="verification threads (default: LIVEMATCH_WORKERS)")] = None,
 ) -> None:
-    """Start the HTTP service (models load once; /readyz turns ready after warm-up)."""
-    import uvicorn
-
+    """Start the HTTP service (models load once; /readyz turns ready after warm-up; SIGTERM drains)."""
     from livematch.api.app import create_app
+    from livematch.api.server import serve as serve_app
 
     settings = _settings()
     if workers is not None:
@@ -43,14 +42,7 @@ def serve(
     except ValueError as exc:
         typer.echo(f"refusing to start: {exc}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
-        h11_max_incomplete_event_size=64 * 1024,
-    )
+    serve_app(create_app(settings), settings, host, port)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from module globals, so tests can run several configurations side by side.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, model_validator
@@ -57,6 +58,9 @@ class Settings(BaseSettings):
     queue_size: int = 16
     deadline_seconds: float = 20.0
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = Field("json", description="one JSON object per line, or key=value text")
+    shutdown_drain_seconds: float = Field(3.0, description="on SIGTERM: /readyz is 503 but requests are still served")
+    shutdown_grace_seconds: float = Field(30.0, description="then: wait this long for in-flight requests to finish")
     liveness_threshold: float = 0.5
 
     @model_validator(mode="after")

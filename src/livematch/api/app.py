@@ -19,12 +19,14 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from livematch import __version__
+from livematch.api import telemetry
+from livematch.api.metrics import Metrics
 from livematch.api.schemas import ErrorResponse, VerifyResponse
 from livematch.api.service import Service, error_body, new_request_id
 from livematch.config import Settings
@@ -51,8 +53,12 @@ class _State:
         self.settings = settings
         self.service: Service | None = None
         self.ready = threading.Event()
+        self.draining = threading.Event()  # set on SIGTERM: /readyz says 503 while requests still run
         self.in_flight = 0
         self.pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="verify")
+        self.metrics = Metrics(
+            in_flight=lambda: self.in_flight, workers=max(1, settings.workers), queue_size=settings.queue_size
+        )
 
 
 def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
@@ -94,7 +100,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         """Verify an encrypted selfie video against an encrypted photo."""
         request_id = request.state.request_id
         fields = await read_fields(request, settings)
-        status, body = await _admit_and_run(state, fields, request_id)
+        status, body = await _admit_and_run(state, fields, request_id, request.state.outcome)
         request.state.code = body.get("code")
         return JSONResponse(body, status_code=status)
 
@@ -106,7 +112,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         """200 once models are loaded and warmed, 503 before (and while shutting down)."""
-        ready = state.ready.is_set()
+        ready = state.ready.is_set() and not state.draining.is_set()
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
     @app.get("/info")
@@ -116,23 +122,27 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
             return JSONResponse({"version": __version__, "ready": False}, status_code=503)
         return JSONResponse({**state.service.engine.info(), "ready": state.ready.is_set()})
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus text exposition (no request ids, addresses or media in labels)."""
+        if state.service is not None:
+            state.metrics.models_loaded(state.service.engine.info())
+        body, content_type = state.metrics.render(ready=state.ready.is_set() and not state.draining.is_set())
+        return Response(body, media_type=content_type)
+
     @app.middleware("http")
     async def request_context(request: Request, call_next):
         request.state.request_id = new_request_id()
+        request.state.outcome = {}
         started = time.perf_counter()
         response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
-        log.info(
-            "request_id=%s method=%s path=%s status=%d code=%s ms=%.1f",
-            request.state.request_id,
-            request.method,
-            request.url.path,
-            response.status_code,
-            getattr(request.state, "code", "-"),
-            (time.perf_counter() - started) * 1000,
+        telemetry.finish(
+            request, response.status_code, time.perf_counter() - started, state.metrics, state.ready.is_set()
         )
         return response
 
+    state.metrics.routes = {route.path for route in app.routes}
     return app
 
 
@@ -153,7 +163,9 @@ def _warm_up(service: Service) -> None:
     )
 
 
-async def _admit_and_run(state: _State, fields: Mapping[str, object], request_id: str) -> tuple[int, dict]:
+async def _admit_and_run(
+    state: _State, fields: Mapping[str, object], request_id: str, outcome: dict | None = None
+) -> tuple[int, dict]:
     settings = state.settings
     if state.service is None or not state.ready.is_set():
         raise Overloaded("service is starting; retry shortly")
@@ -161,7 +173,9 @@ async def _admit_and_run(state: _State, fields: Mapping[str, object], request_id
         raise Overloaded()
     state.in_flight += 1
     try:
-        future = asyncio.get_running_loop().run_in_executor(state.pool, state.service.handle_fields, fields, request_id)
+        future = asyncio.get_running_loop().run_in_executor(
+            state.pool, state.service.handle_fields, fields, request_id, outcome
+        )
         return await asyncio.wait_for(future, timeout=settings.deadline_seconds)
     except TimeoutError:
         raise DeadlineExceeded() from None

@@ -58,8 +58,14 @@ class Service:
         self.engine = engine or Engine(settings)
         self.cipher = FieldCipher(settings.decrypt_key, settings.decrypt_iv, compat_mode=settings.compat_mode)
 
-    def handle_fields(self, fields: Mapping[str, object], request_id: str | None = None) -> tuple[int, dict]:
-        """Validate, decrypt and verify; every failure becomes its documented code and status."""
+    def handle_fields(
+        self, fields: Mapping[str, object], request_id: str | None = None, outcome: dict | None = None
+    ) -> tuple[int, dict]:
+        """Validate, decrypt and verify; every failure becomes its documented code and status.
+
+        ``outcome``, when given, receives what operators may see of a completed verification
+        (liveness status, per-stage ms, input sizes and formats) for the log line and metrics.
+        """
         request_id = request_id or new_request_id()
         try:
             options = parse_options(fields)
@@ -71,6 +77,13 @@ class Service:
         except Exception:
             log.exception("unexpected fault", extra={"request_id": request_id})
             return error_body(InternalError(), request_id)
+        if outcome is not None:
+            outcome.update(
+                passed=result.passed,
+                liveness_status=result.liveness.status,
+                stages_ms=dict(result.timings_ms),
+                inputs=dict(result.inputs),
+            )
         return 200, self.body(result, options, request_id)
 
     @staticmethod
