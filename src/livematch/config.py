@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     video_max_seconds: float = 20.0
     video_sample_frames: int = 12
     video_max_decoded_frames: int = 900
+    video_max_decoded_pixels: int = Field(1_300_000_000, description="decode budget: 20 s of 1080p at 30 fps")
 
     # --- service ------------------------------------------------------------------------------
     max_body_bytes: int = 40 * 1024 * 1024

@@ -172,15 +172,20 @@ async def _admit_and_run(
     if state.in_flight >= settings.workers + settings.queue_size:
         raise Overloaded()
     state.in_flight += 1
+    future = asyncio.get_running_loop().run_in_executor(
+        state.pool, state.service.handle_fields, fields, request_id, outcome
+    )
+    # A thread cannot be cancelled: after a deadline 503 the work still occupies its worker until the
+    # frame/pixel caps end it, so the slot is released only when the thread is really done.
+    future.add_done_callback(lambda _: _release(state))
     try:
-        future = asyncio.get_running_loop().run_in_executor(
-            state.pool, state.service.handle_fields, fields, request_id, outcome
-        )
-        return await asyncio.wait_for(future, timeout=settings.deadline_seconds)
+        return await asyncio.wait_for(asyncio.shield(future), timeout=settings.deadline_seconds)
     except TimeoutError:
         raise DeadlineExceeded() from None
-    finally:
-        state.in_flight -= 1
+
+
+def _release(state: _State) -> None:
+    state.in_flight -= 1
 
 
 async def read_fields(request: Request, settings: Settings) -> dict[str, object]:
@@ -196,7 +201,10 @@ async def read_fields(request: Request, settings: Settings) -> dict[str, object]
     if content_type == "application/json":
         return _json_fields(await request.body())
     if content_type == "application/x-www-form-urlencoded":
-        pairs = parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True, max_num_fields=64)
+        try:
+            pairs = parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True, max_num_fields=64)
+        except ValueError:
+            raise InvalidArgument("too many form fields") from None
         return _unique(pairs)
     if content_type == "multipart/form-data":
         try:

@@ -42,7 +42,11 @@ def decode_photo(data: bytes, settings: Settings, *, apply_exif: bool) -> Photo:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (*_DECODE_ERRORS, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow refuses headers declaring > MAX_IMAGE_PIXELS (far above photo_max_side²) before
+        # allocating anything: a dimension failure, like any other too-large header.
+        raise InvalidImageSize("photo: declared dimensions exceed the accepted range") from None
+    except _DECODE_ERRORS:
         raise InvalidImageType("photo: unsupported or corrupted image") from None
     if image.format not in ACCEPTED_FORMATS:
         raise InvalidImageType(f"photo: format {image.format} is not accepted (JPEG, PNG, BMP, GIF, TIFF, WEBP)")

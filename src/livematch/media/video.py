@@ -17,6 +17,8 @@ import numpy as np
 from livematch.config import Settings
 from livematch.errors import InvalidArgument, InvalidContentLength, InvalidImageSize, InvalidImageType
 
+_IMAGE_DEMUXERS = frozenset({"image2", "gif", "apng", "webp", "ico", "jpegxl_anim"})
+
 
 @dataclass
 class Frame:
@@ -44,7 +46,8 @@ def decode_video(data: bytes, settings: Settings, *, max_side: int = 640) -> Vid
     """Decode ``data`` into ``settings.video_sample_frames`` evenly spaced upright frames.
 
     Errors: 2004 for byte size, 2005 for anything FFmpeg cannot read or a file without a video
-    stream, 2003 for resolution, 1200 for a duration over the limit (claimed or actual).
+    stream or a still image, 2003 for resolution or the decoded-pixel budget, 1200 for a duration
+    or frame count over the limit (claimed or actual).
     """
     if not settings.video_min_bytes <= len(data) <= settings.video_max_bytes:
         raise InvalidContentLength(
@@ -55,6 +58,8 @@ def decode_video(data: bytes, settings: Settings, *, max_side: int = 640) -> Vid
     except (av.FFmpegError, ValueError, UnicodeDecodeError):
         raise InvalidImageType("video: unsupported or corrupted file") from None
     with container:
+        if _is_still_image(container.format.name):
+            raise InvalidImageType("video: a still image or animated picture is not a video")
         if not container.streams.video:
             raise InvalidImageType("video: the file has no video stream")
         stream = container.streams.video[0]
@@ -67,6 +72,11 @@ def decode_video(data: bytes, settings: Settings, *, max_side: int = 640) -> Vid
     if not video.frames:
         raise InvalidImageType("video: no decodable frame")
     return video
+
+
+def _is_still_image(demuxer: str) -> bool:
+    """FFmpeg's image demuxers (jpeg_pipe, png_pipe, gif, apng, ...) would pass a photo off as a video."""
+    return demuxer.endswith("_pipe") or demuxer in _IMAGE_DEMUXERS
 
 
 def _probe(container: av.container.InputContainer, stream: av.VideoStream, settings: Settings) -> Video:
@@ -99,10 +109,15 @@ def _sample(container, stream, video: Video, settings: Settings, max_side: int) 
     targets = _sample_times(video.duration, settings.video_sample_frames)
     start: float | None = None
     last_t = 0.0
+    pixels = 0
     for frame in container.decode(stream):
         video.decoded_frames += 1
         if video.decoded_frames > settings.video_max_decoded_frames:
             raise InvalidArgument(f"video has more than {settings.video_max_decoded_frames} frames")
+        pixels += frame.width * frame.height
+        if pixels > settings.video_max_decoded_pixels or max(frame.width, frame.height) > settings.video_max_side:
+            # Decode cost grows with pixels, not bytes: a 450 KB file of 900 4096² skip-frames costs ~40 s.
+            raise InvalidImageSize(f"video needs more than {settings.video_max_decoded_pixels} decoded pixels")
         t = float(frame.time) if frame.time is not None else video.decoded_frames / 25.0
         start = t if start is None else start
         last_t = t - start
