@@ -133,6 +133,63 @@ def calibrate(
     calibrate_command(_settings(), identities, images, out)
 
 
+eval_app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled data; JSON reports.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("liveness")
+def eval_liveness(
+    manifest: Annotated[Path, typer.Option(help="TSV: path<TAB>live|attack<TAB>attack_type", exists=True)],
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
+    evidence: Annotated[str, typer.Option(help="temporal | minifasnet | all")] = "all",
+) -> None:
+    """APCER per attack type, BPCER and ACER of the liveness decision, through Engine.verify."""
+    from livematch.eval.liveness import eval_liveness as run
+
+    try:
+        report = run(_settings(), manifest, json_out, evidence)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "items"}, indent=1))
+
+
+@eval_app.command("attacks")
+def eval_attacks(
+    out: Annotated[Path, typer.Option(help="folder for the attack videos and manifest.tsv (not the repo)")],
+    real: Annotated[Path | None, typer.Option(help="folder of <name>.mp4 + <name>.jpg real clips")] = None,
+    seed: Annotated[int, typer.Option(help="base seed; same seed, same set")] = 0,
+    variants: Annotated[int, typer.Option(help="attacks of each type per clip")] = 1,
+) -> None:
+    """Synthesise print, replay and still attacks from real clips, with a manifest listing both."""
+    from livematch.eval.attacks import build_set, real_sources
+
+    folder = real or _settings().shared_dir / "data" / "video" / "real"
+    manifest = build_set(real_sources(folder), out, seed=seed, variants=variants)
+    typer.echo(f"wrote {manifest}")
+
+
+models_app = typer.Typer(no_args_is_help=True, help="Optional model packs in LIVEMATCH_MODELS_DIR.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("import")
+def models_import(
+    pack: Annotated[str, typer.Argument(help="pack name: minifasnet")],
+    folder: Annotated[Path, typer.Argument(help="folder with the pack's weight files", exists=True, file_okay=False)],
+) -> None:
+    """Convert a pack's weights into ONNX files in LIVEMATCH_MODELS_DIR (no torch needed)."""
+    from livematch.packs.minifasnet import PACK, import_pack
+
+    if pack != PACK:
+        typer.echo(f"unknown pack {pack!r}; known: {PACK}", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    entry = import_pack(folder, settings.models_dir)
+    for model in entry["models"]:
+        typer.echo(f"{settings.models_dir / model['file']}  sha256 {model['sha256']}")
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     """Entry point for ``python -m livematch``."""
     app()

@@ -23,6 +23,7 @@ from livematch.errors import DetectionFailed, LivenessCheckFailed
 from livematch.faces import Detector, Face, LandmarkModel
 from livematch.faces.track import Track, follow
 from livematch.liveness import LivenessResult, TemporalEvidence, fuse
+from livematch.liveness.minifasnet import load_packs
 from livematch.media import Frame, decode_photo, decode_video
 from livematch.models import BUILTIN
 from livematch.quality import frame_quality
@@ -93,7 +94,7 @@ class Engine:
             if calibrated
             else None
         )
-        self.liveness_sources = [TemporalEvidence()]
+        self.liveness_sources = [TemporalEvidence(), *load_packs(self.settings.models_dir)]
         self.load_seconds = time.perf_counter() - started
 
     # ---- public API ------------------------------------------------------------------------
@@ -118,7 +119,9 @@ class Engine:
             return VerifyResult(LivenessResult(0.0, "short_time"), timings_ms=timer.ms, inputs=inputs)
         track = self._track(clip.frames, timer)
         with timer.stage("liveness"):
-            evidence = [e for source in self.liveness_sources for e in source.evaluate(track)]
+            # a one-frame video has no motion: only frame-level evidence can judge it (none -> score 0)
+            sources = [s for s in self.liveness_sources if clip.decoded_frames > 1 or not s.needs_motion]
+            evidence = [e for source in sources for e in source.evaluate(track)]
             liveness = fuse(evidence, self.settings.liveness_threshold)
         result = VerifyResult(liveness, timings_ms=timer.ms, inputs=inputs)
         if not liveness.passed:

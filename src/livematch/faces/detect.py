@@ -36,9 +36,9 @@ class Detector:
             self._local.net = net
         return net
 
-    def detect(self, bgr: np.ndarray) -> list[Face]:
-        """All faces at least ``min_face`` pixels wide, largest first."""
-        scale = min(1.0, self._max_side / max(bgr.shape[:2]))
+    def detect(self, bgr: np.ndarray, *, max_side: int | None = None) -> list[Face]:
+        """All faces at least ``min_face`` pixels wide, largest first, searched at most ``max_side`` wide."""
+        scale = min(1.0, (max_side or self._max_side) / max(bgr.shape[:2]))
         image = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else bgr
         net = self._net()
         net.setInputSize((image.shape[1], image.shape[0]))

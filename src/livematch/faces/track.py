@@ -38,18 +38,33 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def follow(detections: list[tuple[Frame, list[Face]]], *, min_iou: float = 0.2) -> Track:
-    """Build the main-face track from per-frame detections (largest face first in each list)."""
-    track = Track(sampled=len(detections))
-    last: Face | None = None
+    """The main-face track from per-frame detections: the face followed through the most frames.
+
+    Every face either continues the track whose last box it overlaps most (IoU >= ``min_iou``) or
+    starts a new one; the longest track wins (ties: the larger face). Seeding from the first frame
+    alone would lock onto a bystander whenever the user's face appears a moment later.
+    """
+    tracks: list[Track] = []
     for frame, faces in detections:
-        if not faces:
-            continue
-        chosen = faces[0] if last is None else max(faces, key=lambda f: iou(f.box, last.box))
-        if last is not None and iou(chosen.box, last.box) < min_iou:
-            continue
-        if any(f is not chosen and f.size >= 0.5 * chosen.size for f in faces):
-            track.crowded_frames += 1
-        track.frames.append(frame)
-        track.faces.append(chosen)
-        last = chosen
-    return track
+        claimed: set[int] = set()
+        for face in faces:
+            open_tracks = [(iou(face.box, t.faces[-1].box), n) for n, t in enumerate(tracks) if n not in claimed]
+            overlap, best = max(open_tracks, default=(0.0, -1))
+            if overlap < min_iou:
+                tracks.append(Track())
+                best = len(tracks) - 1
+            claimed.add(best)
+            tracks[best].frames.append(frame)
+            tracks[best].faces.append(face)
+    main = max(tracks, key=lambda t: (len(t.faces), np.mean([f.size for f in t.faces])), default=Track())
+    main.sampled = len(detections)
+    main.crowded_frames = sum(
+        any(other is not face and other.size >= 0.5 * face.size for other in faces)
+        for (_, faces), face in _aligned(detections, main)
+    )
+    return main
+
+
+def _aligned(detections: list[tuple[Frame, list[Face]]], track: Track) -> list[tuple[tuple[Frame, list[Face]], Face]]:
+    by_frame = {id(frame): face for frame, face in zip(track.frames, track.faces, strict=True)}
+    return [(item, by_frame[id(item[0])]) for item in detections if id(item[0]) in by_frame]
