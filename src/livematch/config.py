@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VENDOR_DEFAULT_KEY = "dcbbad6765e14139a07d34b92292a672"
@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     shutdown_drain_seconds: float = Field(3.0, description="on SIGTERM: /readyz is 503 but requests are still served")
     shutdown_grace_seconds: float = Field(30.0, description="then: wait this long for in-flight requests to finish")
     liveness_threshold: float = 0.5
+
+    # --- edge: request signing and file upload (both off by default) ------------------------------
+    api_keys: SecretStr = Field(
+        SecretStr(""), description="'key1:secret1,key2:secret2' or a file path with one key:secret a line"
+    )
+    auth_window_seconds: float = Field(300.0, description="accepted |server time - signed timestamp|")
+    auth_rate_per_minute: int = Field(120, description="requests a minute per API key (0: unlimited)")
+    file_upload: bool = Field(False, description="accept raw multipart image_file + video_file parts")
 
     @model_validator(mode="after")
     def _check_key_lengths(self) -> Settings:

@@ -7,6 +7,8 @@ human message. The API maps them to a body ``{code, message, request_id}`` in ex
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class LivematchError(Exception):
     """Base class: a failure with a SenseID code, an HTTP status and a safe-to-show message."""
@@ -100,3 +102,21 @@ class DeadlineExceeded(LivematchError):
 
 class InternalError(LivematchError):
     """5000 (livematch's own code): unexpected fault. Never carries exception text."""
+
+
+class Unauthorized(LivematchError):
+    """1401 (livematch's own code): request signing is on and the Authorization header is missing,
+    malformed, stale, replayed, or signed with an unknown key or wrong secret."""
+
+    code, http_status, default_message = 1401, 401, "unauthorized"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'SenseID realm="livematch"'}
+
+
+class RateLimited(LivematchError):
+    """1429 (livematch's own code): this API key exceeded its per-key request rate."""
+
+    code, http_status, default_message = 1429, 429, "rate limit exceeded for this API key"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

@@ -22,13 +22,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.formparsers import MultiPartException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from livematch import __version__
 from livematch.api import telemetry
+from livematch.api.auth import Authenticator
 from livematch.api.metrics import Metrics
 from livematch.api.schemas import ErrorResponse, VerifyResponse
-from livematch.api.service import Service, error_body, new_request_id
+from livematch.api.service import FILE_FIELDS, Service, error_body, new_request_id
 from livematch.config import Settings
 from livematch.errors import (
     BodyTooLarge,
@@ -55,6 +56,7 @@ class _State:
         self.ready = threading.Event()
         self.draining = threading.Event()  # set on SIGTERM: /readyz says 503 while requests still run
         self.in_flight = 0
+        self.auth = Authenticator.from_settings(settings)  # None unless LIVEMATCH_API_KEYS is set
         self.pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="verify")
         self.metrics = Metrics(
             in_flight=lambda: self.in_flight, workers=max(1, settings.workers), queue_size=settings.queue_size
@@ -99,6 +101,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     async def stateless(request: Request) -> JSONResponse:
         """Verify an encrypted selfie video against an encrypted photo."""
         request_id = request.state.request_id
+        if state.auth is not None:
+            state.auth.check(request.headers.get("authorization"))
         fields = await read_fields(request, settings)
         status, body = await _admit_and_run(state, fields, request_id, request.state.outcome)
         request.state.code = body.get("code")
@@ -207,11 +211,14 @@ async def read_fields(request: Request, settings: Settings) -> dict[str, object]
             raise InvalidArgument("too many form fields") from None
         return _unique(pairs)
     if content_type == "multipart/form-data":
+        parser = _InMemoryMultiPart(
+            request.headers, request.stream(), max_files=8, max_fields=64, max_part_size=settings.max_body_bytes
+        )
         try:
-            form = await request.form(max_files=8, max_fields=64, max_part_size=settings.max_body_bytes)
+            form = await parser.parse()
         except (MultiPartException, ValueError, KeyError):
             raise InvalidArgument("malformed multipart body") from None
-        return _unique([(k, await _text(v)) for k, v in form.multi_items()])
+        return _unique([(k, await _part(k, v)) for k, v in form.multi_items()])
     raise InvalidArgument(
         "Content-Type must be multipart/form-data, application/x-www-form-urlencoded or application/json"
     )
@@ -239,10 +246,18 @@ def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return fields
 
 
-async def _text(value: str | UploadFile) -> str:
+class _InMemoryMultiPart(MultiPartParser):
+    """Starlette spools file parts over 1 MB to a temporary file; media must never touch the disk."""
+
+    spool_max_size = 0  # SpooledTemporaryFile(max_size=0) never rolls over
+
+
+async def _part(name: str, value: str | UploadFile) -> str | bytes:
+    """Text for every field except the raw upload fields, which keep their bytes."""
     if isinstance(value, str):
         return value
-    return (await value.read()).decode("latin-1")
+    data = await value.read()
+    return data if name in FILE_FIELDS.values() else data.decode("latin-1")
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -250,7 +265,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         request_id = getattr(request.state, "request_id", None) or new_request_id()
         request.state.code = exc.code
         status, body = error_body(exc, request_id)
-        headers = {"Retry-After": "1"} if status == 503 else None
+        headers = {"Retry-After": "1"} if status == 503 else {}
+        headers.update(getattr(exc, "headers", {}))  # 401 WWW-Authenticate, 429 Retry-After
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(LivematchError)

@@ -20,6 +20,7 @@ from livematch.errors import InternalError, InvalidArgument, LivematchError
 log = logging.getLogger("livematch.request")
 
 REQUIRED = ("encrypted_video", "encrypted_image")
+FILE_FIELDS = {"encrypted_video": "video_file", "encrypted_image": "image_file"}  # the upload variant
 BOOLEANS = ("auto_rotate", "check_quality", "return_image", "return_face_image", "return_status")
 _TRUE, _FALSE = {"true", "1"}, {"false", "0"}
 
@@ -69,8 +70,8 @@ class Service:
         request_id = request_id or new_request_id()
         try:
             options = parse_options(fields)
-            video = self.cipher.decrypt(required_text(fields, "encrypted_video"), "encrypted_video")
-            photo = self.cipher.decrypt(required_text(fields, "encrypted_image"), "encrypted_image")
+            video = self.media(fields, "encrypted_video")
+            photo = self.media(fields, "encrypted_image")
             result = self.engine.verify(photo, video, options)
         except LivematchError as exc:
             return error_body(exc, request_id)
@@ -85,6 +86,24 @@ class Service:
                 inputs=dict(result.inputs),
             )
         return 200, self.body(result, options, request_id)
+
+    def media(self, fields: Mapping[str, object], name: str) -> bytes:
+        """Decrypted ``encrypted_*`` field, or the raw ``*_file`` part when file upload is enabled.
+
+        A request uses one variant: any file part next to any encrypted field is 1200, so a proxy
+        cannot add a plaintext part that silently wins over the encrypted one.
+        """
+        upload = FILE_FIELDS[name]
+        if upload not in fields:
+            return self.cipher.decrypt(required_text(fields, name), name)
+        if not self.settings.file_upload:
+            raise InvalidArgument(f"{upload}: file upload is disabled on this server (LIVEMATCH_FILE_UPLOAD)")
+        if any(field in fields for field in FILE_FIELDS):
+            raise InvalidArgument("send either the encrypted_* fields or the *_file parts, not both")
+        value = fields[upload]
+        if not isinstance(value, bytes):
+            raise InvalidArgument(f"{upload}: expected a multipart file part")
+        return value
 
     @staticmethod
     def body(result: VerifyResult, options: VerifyOptions, request_id: str) -> dict:
