@@ -40,6 +40,7 @@ class EvidenceSource(Protocol):
     """A liveness cue computed from the tracked face."""
 
     name: str
+    needs_motion: bool  # True for cues that compare frames (skipped for a one-frame video)
 
     def evaluate(self, track: Track) -> list[Evidence]:
         """Evidence for this track (may be several related cues)."""

@@ -30,6 +30,7 @@ class TemporalEvidence:
     """Cues that need no model weights; their midpoints are documented in docs/LIVENESS.md."""
 
     name = "temporal"
+    needs_motion = True
 
     def __init__(self, *, nonrigid_midpoint: float = 0.012, pixel_midpoint: float = 0.8) -> None:
         self._nonrigid_mid = nonrigid_midpoint

@@ -110,7 +110,9 @@ def _sample(container, stream, video: Video, settings: Settings, max_side: int) 
     start: float | None = None
     last_t = 0.0
     pixels = 0
+    last: av.VideoFrame | None = None
     for frame in container.decode(stream):
+        last = frame
         video.decoded_frames += 1
         if video.decoded_frames > settings.video_max_decoded_frames:
             raise InvalidArgument(f"video has more than {settings.video_max_decoded_frames} frames")
@@ -127,6 +129,8 @@ def _sample(container, stream, video: Video, settings: Settings, max_side: int) 
             while targets and last_t + 1e-6 >= targets[0]:
                 targets.pop(0)
             video.frames.append(Frame(video.decoded_frames - 1, last_t, _to_bgr(frame, max_side)))
+    if not video.frames and last is not None:  # a one-frame video ends before the first sample time
+        video.frames.append(Frame(video.decoded_frames - 1, last_t, _to_bgr(last, max_side)))
     if video.duration <= 0 or video.duration > last_t + 1.0:
         video.duration = last_t + (1.0 / float(stream.average_rate) if stream.average_rate else 0.04)
 

@@ -1,0 +1,152 @@
+"""``livematch eval liveness``: APCER per attack type, BPCER and ACER through ``Engine.verify``.
+
+Every item goes through the same call as an API request (decrypted bytes in, ``VerifyResult`` out),
+so the numbers are the service's numbers. Each manifest row is ``path<TAB>live|attack<TAB>attack_type``
+(paths relative to the manifest's folder, or absolute).
+
+* A video is sent as it is; the photo argument is one of its own frames (the match is irrelevant here;
+  liveness runs before it and an attack stops there).
+* A still image is sent as a **one-frame video** (lossless FFV1 in Matroska, EXIF orientation applied,
+  upscaled with bicubic so its shorter side reaches ``video_min_side``), with ``video_min_seconds=0`` in
+  this engine's settings because one frame has no duration. The engine then runs only the frame-level
+  evidence (temporal cues need motion and abstain), so with temporal evidence alone every image is
+  rejected: that is the honest answer, one frame carries no temporal evidence.
+* An error (a ``LivematchError``) is recorded with its code and counts against the item's label.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from livematch.config import Settings
+from livematch.engine import Engine, VerifyOptions
+from livematch.errors import LivematchError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+EVIDENCE_CHOICES = ("temporal", "minifasnet", "all")
+
+
+@dataclass
+class Item:
+    """One manifest row and what the engine said about it."""
+
+    path: str
+    label: str
+    attack_type: str
+    score: float | None = None
+    decision: str = "error"
+    code: int | None = None
+    evidence: dict[str, dict[str, float]] = field(default_factory=dict)
+    liveness_ms: float | None = None
+
+
+def read_manifest(path: Path) -> list[Item]:
+    """Rows of a liveness manifest (a header row starting with ``path`` is skipped)."""
+    with path.open(newline="") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t") if len(r) >= 3 and r[0] != "path"]
+    return [Item(p, label, kind) for p, label, kind in rows]
+
+
+def image_as_video(data: bytes, min_side: int) -> tuple[bytes, bytes]:
+    """``(one-frame video, JPEG photo)`` of an image, upright and at least ``min_side`` on its shorter side."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    scale = max(1.0, min_side / min(image.size))
+    if scale > 1:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
+    image = image.crop((0, 0, image.width & ~1, image.height & ~1))
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="matroska") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = image.width, image.height, "bgr0"
+        out.mux(stream.encode(av.VideoFrame.from_image(image)))
+        out.mux(stream.encode(None))
+    photo = io.BytesIO()
+    image.save(photo, format="JPEG", quality=95)
+    return buf.getvalue(), photo.getvalue()
+
+
+def video_photo(data: bytes) -> bytes:
+    """A JPEG of the video's first frame (the photo argument; liveness does not depend on it)."""
+    with av.open(io.BytesIO(data)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def select_evidence(engine: Engine, evidence: str) -> Engine:
+    """A shallow copy of ``engine`` whose liveness uses only the chosen evidence sources."""
+    if evidence not in EVIDENCE_CHOICES:
+        raise ValueError(f"evidence must be one of {EVIDENCE_CHOICES}")
+    chosen = copy.copy(engine)
+    if evidence != "all":
+        chosen.liveness_sources = [s for s in engine.liveness_sources if s.name == evidence]
+        if not chosen.liveness_sources:
+            raise ValueError(f"evidence {evidence!r} is not active (is the pack imported?)")
+    return chosen
+
+
+def run_item(engine: Engine, item: Item, root: Path) -> Item:
+    """Verify one item and fill in its score, decision and evidence."""
+    path = Path(item.path) if Path(item.path).is_absolute() else root / item.path
+    data = path.read_bytes()
+    runner = engine
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        video, photo = image_as_video(data, engine.settings.video_min_side)
+        runner = copy.copy(engine)
+        runner.settings = engine.settings.model_copy(update={"video_min_seconds": 0.0})
+    else:
+        video, photo = data, video_photo(data)
+    try:
+        result = runner.verify(photo, video, VerifyOptions(auto_rotate=True))
+    except LivematchError as exc:
+        item.code, item.decision = exc.code, "error"
+        return item
+    item.score = result.liveness.score
+    item.decision = "live" if result.liveness.passed else "attack"
+    item.evidence = {e.name: {"live": round(e.live, 4), "value": round(e.value, 6)} for e in result.liveness.evidence}
+    item.liveness_ms = round(result.timings_ms.get("liveness", 0.0), 2)
+    return item
+
+
+def summarise(items: list[Item], threshold: float) -> dict[str, object]:
+    """BPCER, APCER per attack type and max, ACER (ISO/IEC 30107-3 names; errors count as wrong)."""
+    live = [i for i in items if i.label == "live"]
+    bpcer = float(np.mean([i.decision != "live" for i in live])) if live else 0.0
+    apcer: dict[str, float] = {}
+    for kind in sorted({i.attack_type for i in items if i.label == "attack"}):
+        group = [i for i in items if i.label == "attack" and i.attack_type == kind]
+        apcer[kind] = float(np.mean([i.decision != "attack" for i in group]))
+    apcer_max = max(apcer.values(), default=0.0)
+    return {
+        "threshold": threshold,
+        "bpcer": round(bpcer, 4),
+        "apcer": {k: round(v, 4) for k, v in apcer.items()},
+        "apcer_max": round(apcer_max, 4),
+        "acer": round((bpcer + apcer_max) / 2, 4),
+        "counts": {
+            "live": len(live),
+            **{k: sum(i.attack_type == k for i in items if i.label == "attack") for k in apcer},
+        },
+        "items": [{k: v for k, v in asdict(i).items() if v is not None} for i in items],
+    }
+
+
+def eval_liveness(settings: Settings, manifest: Path, out: Path | None, evidence: str = "all") -> dict[str, object]:
+    """``livematch eval liveness``: run every manifest item, print the summary, write the JSON."""
+    engine = select_evidence(Engine(settings), evidence)
+    items = [run_item(engine, item, manifest.parent) for item in tqdm(read_manifest(manifest), unit="item")]
+    report = {"evidence": [s.name for s in engine.liveness_sources], **summarise(items, settings.liveness_threshold)}
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1))
+    return report
