@@ -72,6 +72,22 @@ class Replica:
     def terminate(self) -> None:
         self.process.send_signal(signal.SIGTERM)
 
+    def verify_lines(self) -> list[dict]:
+        """Log lines of verify requests only."""
+        return [line for line in self.log_lines() if line.get("route") == VERIFY]
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process now, in MiB (Linux /proc)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        raise AssertionError("no VmRSS")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time consumed by the process so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def start(tmp: Path, env: dict[str, str], *, workers: int = 1, **settings: str) -> Replica:
     """Start a replica on a free port with the given ``LIVEMATCH_*`` settings (no readiness wait)."""

