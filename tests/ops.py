@@ -40,11 +40,14 @@ def key_env() -> dict[str, str]:
     return {"LIVEMATCH_DECRYPT_KEY": secrets.token_hex(16), "LIVEMATCH_DECRYPT_IV": secrets.token_hex(6)}
 
 
-def verify_body(env: dict[str, str]) -> bytes:
-    """A JSON verify request with the GRID clip and its frame (a live pass), encrypted for ``env``'s key."""
+def verify_body(
+    env: dict[str, str],
+    video: str = "data/video/grid_s2_swwp2s.mp4",
+    photo: str = "data/video/grid_s2_swwp2s_frame.jpg",
+) -> bytes:
+    """A JSON verify request (default: the GRID clip and its frame, a live pass) encrypted for ``env``'s key."""
     cipher = FieldCipher(env["LIVEMATCH_DECRYPT_KEY"], env["LIVEMATCH_DECRYPT_IV"])
-    video = shared("data", "video", "grid_s2_swwp2s.mp4").read_bytes()
-    photo = shared("data", "video", "grid_s2_swwp2s_frame.jpg").read_bytes()
+    video, photo = shared(video).read_bytes(), shared(photo).read_bytes()
     fields = {"encrypted_video": cipher.encrypt_compat(video), "encrypted_image": cipher.encrypt_compat(photo)}
     return json.dumps(fields).encode()
 

@@ -5,7 +5,8 @@ Measures requests/s for 1 and 2 replicas under a bounded, closed-loop load (ever
 requests to the other replica and the stopping one finishes what it had accepted.
 
 ``LIVEMATCH_SCALEOUT_REQUESTS`` sets the requests per run (default 12, enough for the checks; the
-numbers in docs/DEPLOY.md come from 60). A JSON report is written to ``artifacts/scaleout.json``.
+numbers in docs/DEPLOY.md come from 60), ``LIVEMATCH_SCALEOUT_VIDEO`` and ``..._PHOTO`` the media
+(paths under ../shared; default the GRID clip). A JSON report is written to ``artifacts/scaleout.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from tests.conftest import ROOT
 
 PROXY_CONF = ROOT / "deploy" / "nginx" / "livematch-proxy.conf"
 REQUESTS = int(os.environ.get("LIVEMATCH_SCALEOUT_REQUESTS", "12"))
+MEDIA = {
+    "video": os.environ.get("LIVEMATCH_SCALEOUT_VIDEO", "data/video/grid_s2_swwp2s.mp4"),
+    "photo": os.environ.get("LIVEMATCH_SCALEOUT_PHOTO", "data/video/grid_s2_swwp2s_frame.jpg"),
+}
 CONCURRENCY = 4  # bounded: below one replica's capacity (workers + queue), so nothing is shed
 
 
@@ -113,8 +118,9 @@ def summary(load: ops.Load, cpu_seconds: float | None = None) -> dict[str, float
 def test_replicas_behind_nginx_scale_and_survive_one_stopping(tmp_path):
     nginx_binary()
     env = ops.key_env()
-    body = ops.verify_body(env)
+    body = ops.verify_body(env, **MEDIA)
     report: dict[str, object] = {
+        **MEDIA,
         "concurrency": CONCURRENCY,
         "requests_per_run": REQUESTS,
         "cpus": os.cpu_count(),
