@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     auth_window_seconds: float = Field(300.0, description="accepted |server time - signed timestamp|")
     auth_rate_per_minute: int = Field(120, description="requests a minute per API key (0: unlimited)")
     file_upload: bool = Field(False, description="accept raw multipart image_file + video_file parts")
+    demo: bool | None = Field(
+        None, description="the /demo capture page: unset = loopback clients only, true = everyone, false = off"
+    )
 
     @model_validator(mode="after")
     def _check_key_lengths(self) -> Settings:
