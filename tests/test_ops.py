@@ -89,6 +89,33 @@ def test_unknown_paths_share_one_label(own_client):
     assert not any("/b/c" in str(k) for k in after)
 
 
+class _BlockedService:
+    """Holds every verification until released, to fill the queue deterministically."""
+
+    def __init__(self, base) -> None:
+        self.settings, self.engine, self.cipher = base.settings, base.engine, base.cipher
+        self.release = threading.Event()
+
+    def handle_fields(self, fields, request_id=None, outcome=None):
+        self.release.wait(10)
+        return 200, {"code": 1000, "passed": False, "liveness_score": 0.0, "request_id": request_id}
+
+
+def test_rejections_and_in_flight_are_counted(settings, service):
+    blocked = _BlockedService(service)
+    app = create_app(settings.model_copy(update={"workers": 1, "queue_size": 0, "deadline_seconds": 0.3}), blocked)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        send = lambda: c.post(VERIFY, json={"encrypted_video": "A", "encrypted_image": "A"})  # noqa: E731
+        assert send().json()["code"] == 1504  # deadline; the work keeps its worker
+        assert send().json()["code"] == 1503  # no slot left
+        during = samples(c.get("/metrics").text)
+        blocked.release.set()
+    assert value(during, "livematch_rejections_total", reason="deadline") == 1
+    assert value(during, "livematch_rejections_total", reason="queue_full") == 1
+    assert value(during, "livematch_in_flight") == 1 and value(during, "livematch_queue_depth") == 0
+    assert value(during, "livematch_requests_total", route=VERIFY, code="1503", status="503") == 1
+
+
 def test_text_format_flattens_fields():
     record = logging.LogRecord("livematch.request", logging.INFO, "", 0, "request", (), None)
     record.request_id, record.stages_ms = "abc", {"detection": 12.5}
