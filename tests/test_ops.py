@@ -116,6 +116,22 @@ def test_rejections_and_in_flight_are_counted(settings, service):
     assert value(during, "livematch_requests_total", route=VERIFY, code="1503", status="503") == 1
 
 
+class _BrokenService(_BlockedService):
+    def handle_fields(self, fields, request_id=None, outcome=None):
+        raise RuntimeError("a bug outside the engine's own error handling")
+
+
+def test_an_unexpected_fault_still_gets_its_log_line_and_count(settings, service, caplog):
+    app = create_app(settings, _BrokenService(service))
+    with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level(logging.INFO, "livematch.request"):
+        response = c.post(VERIFY, json={"encrypted_video": "A", "encrypted_image": "A"})
+        scrape = samples(c.get("/metrics").text)
+    assert response.status_code == 500 and response.json()["code"] == 5000
+    lines = [r for r in caplog.records if r.getMessage() == "request" and r.route == VERIFY]
+    assert len(lines) == 1 and lines[0].code == 5000 and lines[0].status == 500
+    assert value(scrape, "livematch_requests_total", route=VERIFY, code="5000", status="500") == 1
+
+
 def test_text_format_flattens_fields():
     record = logging.LogRecord("livematch.request", logging.INFO, "", 0, "request", (), None)
     record.request_id, record.stages_ms = "abc", {"detection": 12.5}

@@ -139,7 +139,12 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         request.state.request_id = new_request_id()
         request.state.outcome = {}
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # answered 500/5000 by the outer handler: still one log line and one count
+            request.state.code = InternalError.code
+            telemetry.finish(request, 500, time.perf_counter() - started, state.metrics, state.ready.is_set())
+            raise
         response.headers["X-Request-Id"] = request.state.request_id
         telemetry.finish(
             request, response.status_code, time.perf_counter() - started, state.metrics, state.ready.is_set()
