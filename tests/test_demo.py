@@ -19,19 +19,19 @@ def demo_client(settings, service, demo: bool | None = None, **where) -> TestCli
 
 
 @pytest.mark.parametrize(
-    ("demo", "where", "host", "status"),
+    ("demo", "where", "headers", "status"),
     [
-        (None, LOOPBACK, None, 200),
-        (None, LOOPBACK, "localhost:8000", 200),
-        (None, {**LOOPBACK, "client": ("::1", 50000)}, "[::1]:8000", 200),
-        (None, REMOTE, None, 404),  # bound to 0.0.0.0, reached from another machine
-        (None, LOOPBACK, "demo.example.com", 404),  # a local reverse proxy, or DNS rebinding
-        (True, REMOTE, None, 200),
-        (False, LOOPBACK, None, 404),
+        (None, LOOPBACK, {}, 200),
+        (None, LOOPBACK, {"host": "localhost:8000"}, 200),
+        (None, {**LOOPBACK, "client": ("::1", 50000)}, {"host": "[::1]:8000"}, 200),
+        (None, REMOTE, {}, 404),  # bound to 0.0.0.0, reached from another machine
+        (None, LOOPBACK, {"host": "demo.example.com"}, 404),  # a local reverse proxy, or DNS rebinding
+        (None, LOOPBACK, {"x-forwarded-for": "198.51.100.9"}, 404),  # a local proxy that keeps a loopback Host
+        (True, REMOTE, {}, 200),
+        (False, LOOPBACK, {}, 404),
     ],
 )
-def test_demo_is_loopback_only_unless_configured(settings, service, demo, where, host, status):
-    headers = {"host": host} if host else {}
+def test_demo_is_loopback_only_unless_configured(settings, service, demo, where, headers, status):
     with demo_client(settings, service, demo, **where) as c:
         for path in ("/demo", "/demo/app.js", "/demo/app.css"):
             response = c.get(path, headers=headers)

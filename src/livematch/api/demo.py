@@ -6,11 +6,12 @@ which runs the same ``Engine.verify`` as the SenseID endpoint through the same a
 pool and deadline. No key ever reaches the browser (docs/SECURITY.md, "The /demo page").
 
 Who may use it (``LIVEMATCH_DEMO``): true = everyone, false = no one, unset = loopback only, which
-needs BOTH a loopback TCP peer and a Host header naming a loopback host. The peer check hides it
-from remote clients of a server bound to 0.0.0.0; the Host check hides it when a reverse proxy on
-the same machine forwards public traffic (its peer is 127.0.0.1, the Host is the public name) and
-defeats DNS rebinding (a hostile site whose name resolves to 127.0.0.1 still sends its own name).
-Everyone else gets the same 404 (1404) as any unknown path.
+needs a loopback TCP peer, a Host header naming a loopback host, and no proxy forwarding header. The
+peer check hides it from remote clients of a server bound to 0.0.0.0; the other two hide it when a
+reverse proxy on the same machine forwards public traffic (its peer is 127.0.0.1; it sends the public
+Host, or an upstream's, and X-Forwarded-For), and the Host check defeats DNS rebinding (a hostile
+site whose name resolves to 127.0.0.1 still sends its own name). Everyone else gets the same 404
+(1404) as any unknown path.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ log = logging.getLogger("livematch.request")
 
 STATIC = resources.files("livematch.api") / "static" / "demo"
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+FORWARDED = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")  # set by proxies, never by browsers
 PARTS = {"video": "video_file", "photo": "image_file"}  # the names read_fields keeps as bytes
 HEADERS = {
     # Everything the page needs comes from this origin; camera frames and results become blob:/data: URLs.
@@ -52,9 +54,11 @@ ReadFields = Callable[[Request, Settings], Awaitable[dict[str, object]]]
 
 
 def enabled_for(request: Request, setting: bool | None) -> bool:
-    """``LIVEMATCH_DEMO`` if set, else whether both the TCP peer and the Host header are loopback."""
+    """``LIVEMATCH_DEMO`` if set, else whether the request comes straight from this machine's own browser."""
     if setting is not None:
         return setting
+    if any(name in request.headers for name in FORWARDED):
+        return False
     peer = request.client.host if request.client else ""
     host = urlsplit("//" + request.headers.get("host", "")).hostname or ""
     return _loopback(peer) and (host == "localhost" or host.endswith(".localhost") or _loopback(host))
