@@ -28,6 +28,7 @@ from livematch import __version__
 from livematch.api import telemetry
 from livematch.api.auth import Authenticator
 from livematch.api.metrics import Metrics
+from livematch.api.openapi import REQUEST_BODY
 from livematch.api.schemas import ErrorResponse, VerifyResponse
 from livematch.api.service import FILE_FIELDS, Service, error_body, new_request_id
 from livematch.config import Settings
@@ -93,10 +94,14 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         response_model_exclude_none=True,
         responses={
             400: {"model": ErrorResponse},
+            401: {"model": ErrorResponse},
             411: {"model": ErrorResponse},
             413: {"model": ErrorResponse},
+            429: {"model": ErrorResponse},
+            500: {"model": ErrorResponse},
             503: {"model": ErrorResponse},
         },
+        openapi_extra={"requestBody": REQUEST_BODY},
     )
     async def stateless(request: Request) -> JSONResponse:
         """Verify an encrypted selfie video against an encrypted photo."""

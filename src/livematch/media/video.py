@@ -91,6 +91,13 @@ def _probe(container: av.container.InputContainer, stream: av.VideoStream, setti
     duration = _claimed_duration(container, stream)
     if duration > settings.video_max_seconds:
         raise InvalidArgument(f"video is {duration:.1f} s long; at most {settings.video_max_seconds:g} s accepted")
+    # A header whose frame count already exceeds a decode cap is refused before decoding anything
+    # (a header that under-counts is caught by the same caps while decoding).
+    frames = int(stream.frames or 0)
+    if frames > settings.video_max_decoded_frames:
+        raise InvalidArgument(f"video has more than {settings.video_max_decoded_frames} frames")
+    if frames * width * height > settings.video_max_decoded_pixels:
+        raise InvalidImageSize(f"video needs more than {settings.video_max_decoded_pixels} decoded pixels")
     return Video(
         duration=duration, width=width, height=height, codec=str(ctx.name), container=str(container.format.name)
     )
