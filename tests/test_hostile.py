@@ -298,9 +298,11 @@ class _SlowService(Service):
     def __init__(self, base: Service, seconds: float) -> None:
         self.settings, self.engine, self.cipher = base.settings, base.engine, base.cipher
         self.seconds = seconds
+        self.calls = 0
         self.release = threading.Event()
 
     def handle_fields(self, fields, request_id=None, outcome=None):
+        self.calls += 1
         self.release.wait(self.seconds)
         return 200, {"code": 1000, "passed": False, "liveness_score": 0.0, "request_id": request_id}
 
@@ -334,6 +336,22 @@ def test_deadline_answers_503_1504_and_keeps_the_slot_until_the_work_ends(settin
         time.sleep(1.5)
         slow.release.set()
         assert send().status_code == 200
+
+
+def test_work_that_expired_in_the_queue_is_skipped(settings, service):
+    slow = _SlowService(service, seconds=1.0)
+    app = create_app(settings.model_copy(update={"workers": 1, "queue_size": 2, "deadline_seconds": 0.3}), slow)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        send = lambda: c.post(VERIFY, json={"encrypted_video": "A", "encrypted_image": "A"})  # noqa: E731
+        threads = [threading.Thread(target=send) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        deadline = time.monotonic() + 5
+        while app.state.livematch.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert slow.calls == 1  # the two queued requests were answered 1504 and never ran
 
 
 # ---- memory -----------------------------------------------------------------------------------

@@ -186,8 +186,9 @@ async def _admit_and_run(
     if state.in_flight >= settings.workers + settings.queue_size:
         raise Overloaded()
     state.in_flight += 1
+    expires = time.monotonic() + settings.deadline_seconds
     future = asyncio.get_running_loop().run_in_executor(
-        state.pool, state.service.handle_fields, fields, request_id, outcome
+        state.pool, _unless_expired, expires, state.service.handle_fields, fields, request_id, outcome
     )
     # A thread cannot be cancelled: after a deadline 503 the work still occupies its worker until the
     # frame/pixel caps end it, so the slot is released only when the thread is really done.
@@ -196,6 +197,13 @@ async def _admit_and_run(
         return await asyncio.wait_for(asyncio.shield(future), timeout=settings.deadline_seconds)
     except TimeoutError:
         raise DeadlineExceeded() from None
+
+
+def _unless_expired(expires: float, handle, fields, request_id: str, outcome) -> tuple[int, dict]:
+    """Skip work that waited in the queue past its deadline: its client already has its 1504."""
+    if time.monotonic() >= expires:
+        return error_body(DeadlineExceeded(), request_id)
+    return handle(fields, request_id, outcome)
 
 
 def _release(state: _State) -> None:
