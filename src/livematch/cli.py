@@ -137,6 +137,30 @@ eval_app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled 
 app.add_typer(eval_app, name="eval")
 
 
+@eval_app.command("verification")
+def eval_verification(
+    identities: Annotated[Path, typer.Option(help="TSV: path<TAB>identity", exists=True)],
+    images: Annotated[Path, typer.Option(help="folder the paths are relative to", exists=True, file_okay=False)],
+    json_out: Annotated[Path, typer.Option("--json", help="write the full report here")],
+    plot: Annotated[Path | None, typer.Option(help="write a DET curve (PNG) here")] = None,
+    folds: Annotated[int, typer.Option(help="identity-disjoint cross-validation folds (0: none)")] = 0,
+) -> None:
+    """FAR/TAR of the shipped calibration at thresholds 0.4 … 0.9, EER, failures to enrol; optional CV."""
+    from livematch.eval.verification import verification_command
+
+    try:
+        report = verification_command(_settings(), identities, images, json_out, plot, folds)
+    except ValueError as exc:  # too few identities or pairs for the folds asked for
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    keys = ("images", "failures_to_enrol", "genuine_pairs", "impostor_pairs", "eer", "seconds")
+    summary = {k: report[k] for k in keys}
+    summary["thresholds"] = [
+        {k: r[k] for k in ("threshold", "impostor_accepted", "far", "far_ci", "tar")} for r in report["thresholds"]
+    ]
+    typer.echo(json.dumps(summary, indent=1))
+
+
 @eval_app.command("liveness")
 def eval_liveness(
     manifest: Annotated[Path, typer.Option(help="TSV: path<TAB>live|attack<TAB>attack_type", exists=True)],

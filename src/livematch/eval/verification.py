@@ -1,18 +1,29 @@
-"""Photo-vs-photo verification: embed a labelled set once, form pairs, fit or check calibration."""
+"""Photo-vs-photo verification: embed a labelled set once, form pairs, fit or check calibration.
+
+Every image goes through ``Engine.embed_photo`` and every pair through the engine's calibration, so
+the numbers measured here are the numbers the service serves.
+"""
 
 from __future__ import annotations
 
 import csv
+import json
+import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from livematch.calibration import fit
+from livematch.calibration import Calibration, fit, identity_groups, nominal_far
 from livematch.config import Settings
 from livematch.engine import Engine
 from livematch.errors import LivematchError
+
+THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+RECOMMENDED = 0.7
+SUSPICIOUS = 10
 
 
 @dataclass
@@ -23,6 +34,10 @@ class EmbeddedSet:
     labels: np.ndarray
     embeddings: np.ndarray
     failures: list[tuple[str, int]]
+
+    def subset(self, index: np.ndarray) -> EmbeddedSet:
+        """The images at ``index`` (failures are not carried over)."""
+        return EmbeddedSet([self.paths[i] for i in index], self.labels[index], self.embeddings[index], [])
 
 
 def read_identities(path: Path) -> list[tuple[str, str]]:
@@ -44,30 +59,225 @@ def embed_set(engine: Engine, rows: list[tuple[str, str]], images: Path) -> Embe
         paths.append(rel)
         labels.append(identity)
         vectors.append(face.embedding)
-    return EmbeddedSet(paths, np.array(labels), np.array(vectors, dtype=np.float32).reshape(-1, 128), failures)
+    dim = len(vectors[0]) if vectors else 0
+    return EmbeddedSet(paths, np.array(labels), np.array(vectors, dtype=np.float32).reshape(-1, dim), failures)
+
+
+def _pairs(data: EmbeddedSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs i < j: their indices (2, n), similarities, and whether they share an identity."""
+    upper = np.triu_indices(len(data.labels), k=1)
+    sims = (data.embeddings @ data.embeddings.T)[upper]
+    return np.stack(upper), sims, data.labels[upper[0]] == data.labels[upper[1]]
 
 
 def pair_scores(data: EmbeddedSet) -> tuple[np.ndarray, np.ndarray]:
     """Cosine similarities of all genuine and all impostor pairs (i < j)."""
-    sims = data.embeddings @ data.embeddings.T
-    upper = np.triu_indices(len(data.labels), k=1)
-    same = data.labels[upper[0]] == data.labels[upper[1]]
-    values = sims[upper]
-    return values[same], values[~same]
+    _, sims, same = _pairs(data)
+    return sims[same], sims[~same]
+
+
+def fit_set(engine: Engine, data: EmbeddedSet, meta: dict[str, object]) -> Calibration:
+    """Fit a calibration for ``engine``'s embedder on a labelled embedded set (see ``calibration``)."""
+    groups = [pair_scores(data.subset(index))[1] for index in identity_groups(data.labels)]
+    genuine, impostor = pair_scores(data)
+    meta = {
+        **meta,
+        "images": len(data.paths),
+        "identities": len(set(data.labels.tolist())),
+        "genuine_pairs": len(genuine),
+        "impostor_pairs": len(impostor),
+    }
+    return fit(groups, embedder=engine.embedder.name, embedder_sha256=engine.embedder.model_sha256, meta=meta)
+
+
+def far_interval(accepted: int, pairs: int) -> list[float]:
+    """95 % Clopper-Pearson interval of a rate (treats pairs as independent, see docs/CALIBRATION.md)."""
+    from scipy import stats
+
+    if pairs == 0:
+        return [0.0, 1.0]
+    ci = stats.binomtest(accepted, pairs).proportion_ci(confidence_level=0.95, method="exact")
+    return [float(ci.low), float(ci.high)]
+
+
+def threshold_table(cal: Calibration, genuine: np.ndarray, impostor: np.ndarray) -> list[dict[str, object]]:
+    """Per threshold: impostors accepted (FAR with interval, against nominal) and genuines rejected."""
+    gen, imp = cal.to_scores(genuine), cal.to_scores(impostor)
+    rows = []
+    for t in THRESHOLDS:
+        accepted, rejected = int(np.sum(imp >= t)), int(np.sum(gen < t))
+        far = accepted / len(imp) if len(imp) else 0.0
+        rows.append(
+            {
+                "threshold": t,
+                "nominal_far": float(nominal_far(t)),
+                "impostor_pairs": len(imp),
+                "impostor_accepted": accepted,
+                "far": far,
+                "far_ci": far_interval(accepted, len(imp)),
+                "far_to_nominal": far / float(nominal_far(t)),
+                "genuine_pairs": len(gen),
+                "genuine_rejected": rejected,
+                "tar": 1.0 - rejected / len(gen) if len(gen) else 0.0,
+            }
+        )
+    return rows
+
+
+def equal_error(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
+    """Equal error rate and the similarity where FAR (imp >= s) meets FRR (gen < s)."""
+    imp, gen = np.sort(impostor), np.sort(genuine)
+    candidates = np.unique(np.concatenate([gen, np.quantile(imp, np.linspace(0, 1, 2001))]))
+    far = 1.0 - np.searchsorted(imp, candidates, side="left") / len(imp)
+    frr = np.searchsorted(gen, candidates, side="left") / len(gen)
+    i = int(np.argmin(np.abs(far - frr)))
+    return float((far[i] + frr[i]) / 2), float(candidates[i])
+
+
+def suspicious(data: EmbeddedSet, cal: Calibration) -> dict[str, object]:
+    """The most similar impostor pairs, the least similar genuine pairs, and the identity pairs that
+    supply most impostor accepts at the recommended threshold (label noise shows up here)."""
+    index, sims, same = _pairs(data)
+
+    def rows(mask: np.ndarray, highest: bool) -> list[dict[str, object]]:
+        picks = np.flatnonzero(mask)
+        order = np.argsort(-sims[picks] if highest else sims[picks], kind="stable")[:SUSPICIOUS]
+        return [
+            {
+                "a": data.paths[index[0, k]],
+                "b": data.paths[index[1, k]],
+                "similarity": round(float(sims[k]), 4),
+                "score": round(cal.to_score(sims[k]), 4),
+            }
+            for k in picks[order]
+        ]
+
+    accepted = np.flatnonzero(~same & (cal.to_scores(sims) >= RECOMMENDED))
+    by_identity = Counter(tuple(sorted(data.labels[index[:, k]].tolist())) for k in accepted)
+    return {
+        "impostor_pairs_most_similar": rows(~same, highest=True),
+        "genuine_pairs_least_similar": rows(same, highest=False),
+        "identity_pairs_accepted_at_0.7": [
+            {"identities": list(pair), "impostor_accepted": n} for pair, n in by_identity.most_common(SUSPICIOUS)
+        ],
+        "impostor_accepted_at_0.7": len(accepted),
+    }
+
+
+def cross_validate(engine: Engine, data: EmbeddedSet, folds: int, seed: int = 0) -> dict[str, object]:
+    """Identity-disjoint K-fold check: fit on K-1 folds, measure the held-out fold's pairs."""
+    identities = np.random.default_rng(seed).permutation(np.unique(data.labels))
+    per_fold, held_gen, held_imp, cals = [], [], [], []
+    for k in tqdm(range(folds), desc="cross-validation", unit="fold"):
+        held = np.isin(data.labels, identities[k::folds])
+        cal = fit_set(engine, data.subset(np.flatnonzero(~held)), {"fold": k})
+        genuine, impostor = pair_scores(data.subset(np.flatnonzero(held)))
+        held_gen.append(cal.to_scores(genuine))
+        held_imp.append(cal.to_scores(impostor))
+        cals.append(cal)
+        per_fold.append(
+            {
+                "fold": k,
+                "held_out_identities": sorted(set(data.labels[held].tolist())),
+                "thresholds": threshold_table(cal, genuine, impostor),
+            }
+        )
+    pooled = []
+    for i, t in enumerate(THRESHOLDS):
+        rows = [f["thresholds"][i] for f in per_fold]
+        n, k = sum(r["impostor_pairs"] for r in rows), sum(r["impostor_accepted"] for r in rows)
+        g, rej = sum(r["genuine_pairs"] for r in rows), sum(r["genuine_rejected"] for r in rows)
+        pooled.append(
+            {
+                "threshold": t,
+                "nominal_far": float(nominal_far(t)),
+                "impostor_pairs": n,
+                "impostor_accepted": k,
+                "far": k / n,
+                "far_ci": far_interval(k, n),
+                "far_to_nominal": k / n / float(nominal_far(t)),
+                "genuine_pairs": g,
+                "genuine_rejected": rej,
+                "tar": 1.0 - rej / g if g else 0.0,
+            }
+        )
+    return {"folds": folds, "seed": seed, "per_fold": per_fold, "pooled": pooled}
+
+
+def det_plot(genuine: np.ndarray, impostor: np.ndarray, table: list[dict[str, object]], path: Path) -> None:
+    """DET curve (FAR vs FRR, log axes) with the nominal FAR of each threshold and the measured points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    imp, gen = np.sort(impostor), np.sort(genuine)
+    grid = np.linspace(-0.2, 1.0, 1201)
+    far = 1.0 - np.searchsorted(imp, grid) / len(imp)
+    frr = np.searchsorted(gen, grid) / len(gen)
+    floor = 0.5 / len(imp)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.plot(np.maximum(far, floor), np.maximum(frr, 0.5 / len(gen)), label="measured DET")
+    for row in table:
+        ax.axvline(row["nominal_far"], color="grey", ls=":", lw=0.8)
+        ax.text(row["nominal_far"], 0.9, f"{row['threshold']:.1f}", ha="center", fontsize=8, color="grey")
+        x, y = max(row["far"], floor), max(1 - row["tar"], 0.5 / len(gen))
+        low, high = row["far_ci"]
+        ax.errorbar(x, y, xerr=[[x - max(low, floor)], [max(high - x, 0.0)]], fmt="o", color="C3", capsize=2)
+        ax.annotate(f"t={row['threshold']:.1f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel="false accept rate", ylabel="false reject rate")
+    ax.set_title("DET; dotted: nominal FAR per threshold; dots: measured FAR, 95 % interval")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def verification_command(
+    settings: Settings, identities: Path, images: Path, json_out: Path, plot: Path | None, folds: int
+) -> dict[str, object]:
+    """``livematch eval verification``: measure the shipped calibration (and optionally cross-validate)."""
+    started = time.perf_counter()
+    engine = Engine(settings)
+    rows = read_identities(identities)
+    data = embed_set(engine, rows, images)
+    embedded = time.perf_counter()
+    genuine, impostor = pair_scores(data)
+    table = threshold_table(engine.calibration, genuine, impostor)
+    eer, eer_similarity = equal_error(genuine, impostor)
+    report: dict[str, object] = {
+        "identities_file": str(identities),
+        "embedder": {"name": engine.embedder.name, "sha256": engine.embedder.model_sha256},
+        "calibration": engine.calibration.fitted_on,
+        "images": len(rows),
+        "identities": len({i for _, i in rows}),
+        "failures_to_enrol": len(data.failures),
+        "failure_to_enrol_rate": len(data.failures) / len(rows) if rows else 0.0,
+        "failed_images": [{"path": p, "code": c} for p, c in data.failures],
+        "genuine_pairs": len(genuine),
+        "impostor_pairs": len(impostor),
+        "impostor_sampling": "all pairs",
+        "eer": eer,
+        "eer_similarity": eer_similarity,
+        "eer_score": engine.calibration.to_score(eer_similarity),
+        "thresholds": table,
+        "suspicious": suspicious(data, engine.calibration),
+    }
+    if folds >= 2:
+        report["cross_validation"] = cross_validate(engine, data, folds)
+    if plot:
+        det_plot(genuine, impostor, table, plot)
+    report["seconds"] = {"embedding": embedded - started, "total": time.perf_counter() - started}
+    json_out.write_text(json.dumps(report, indent=1) + "\n")
+    return report
 
 
 def calibrate_command(settings: Settings, identities: Path, images: Path, out: Path) -> None:
     """``livematch calibrate``: fit and write a calibration for the active embedder."""
     engine = Engine(settings, calibrated=False)
     data = embed_set(engine, read_identities(identities), images)
-    genuine, impostor = pair_scores(data)
-    meta = {
-        "identities_file": identities.name,
-        "images": len(data.paths),
-        "identities": len(set(data.labels)),
-        "genuine_pairs": len(genuine),
-        "failures_to_enrol": len(data.failures),
-    }
-    cal = fit(impostor, embedder=engine.embedder.name, embedder_sha256=engine.embedder.model_sha256, meta=meta)
+    meta = {"identities_file": identities.name, "failures_to_enrol": len(data.failures)}
+    cal = fit_set(engine, data, meta)
     cal.save(out)
-    print(f"wrote {out}: {len(impostor)} impostor pairs from {len(data.paths)} images")
+    print(f"wrote {out}: {cal.fitted_on['impostor_pairs']} impostor pairs from {len(data.paths)} images")
