@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
+import av
 import pytest
 from fastapi.testclient import TestClient
 
 from livematch.api.app import create_app
-from tests.conftest import VERIFY
-from tests.media import jpeg, noise
+from livematch.media import decode_video
+from tests.conftest import VERIFY, shared
+from tests.media import jpeg, noise, read_frames
 
 LOOPBACK = {"base_url": "http://127.0.0.1:8000", "client": ("127.0.0.1", 50000)}
 REMOTE = {"base_url": "http://203.0.113.5:8000", "client": ("203.0.113.7", 50000)}
@@ -71,6 +75,29 @@ def test_demo_verify_errors_use_the_api_codes(settings, service, grid_video):
         assert no_face.status_code == 400 and no_face.json()["code"] == 4000
         missing = c.post("/demo/verify", files={"video_file": grid_video})
         assert missing.status_code == 400 and missing.json()["code"] == 1200
+
+
+def streamed_webm(frames, fps: int = 25) -> bytes:
+    """VP8 WebM written as a live stream, like a browser's MediaRecorder: no duration in the header."""
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="webm", options={"live": "1"}) as out:
+        stream = out.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for bgr in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(bgr, format="bgr24")))
+        out.mux(stream.encode(None))
+    return buf.getvalue()
+
+
+def test_a_webm_without_duration_is_sampled_over_the_whole_clip(settings, service, grid_photo):
+    video = streamed_webm(read_frames(shared("data", "video", "grid_s2_swwp2s.mp4")))
+    with av.open(io.BytesIO(video)) as container:
+        assert container.duration is None and container.streams.video[0].duration is None
+    clip = decode_video(video, settings)
+    assert len(clip.frames) == settings.video_sample_frames and clip.frames[-1].timestamp > 2.5
+    with demo_client(settings, service, **LOOPBACK) as c:
+        body = c.post("/demo/verify", files={"video_file": video, "image_file": grid_photo}).json()
+    assert body["passed"] is True and body["verification_score"] >= 0.7, body
 
 
 def test_the_senseid_endpoint_does_not_return_the_evidence(client, fields):

@@ -63,7 +63,7 @@ def decode_video(data: bytes, settings: Settings, *, max_side: int = 640) -> Vid
         if not container.streams.video:
             raise InvalidImageType("video: the file has no video stream")
         stream = container.streams.video[0]
-        video = _probe(container, stream, settings)
+        video = _probe(container, stream, settings, data)
         try:
             _sample(container, stream, video, settings, max_side)
         except (av.FFmpegError, ValueError, MemoryError):
@@ -79,7 +79,7 @@ def _is_still_image(demuxer: str) -> bool:
     return demuxer.endswith("_pipe") or demuxer in _IMAGE_DEMUXERS
 
 
-def _probe(container: av.container.InputContainer, stream: av.VideoStream, settings: Settings) -> Video:
+def _probe(container: av.container.InputContainer, stream: av.VideoStream, settings: Settings, data: bytes) -> Video:
     ctx = stream.codec_context
     width, height = int(ctx.width or 0), int(ctx.height or 0)
     short, long = sorted((width, height))
@@ -88,7 +88,7 @@ def _probe(container: av.container.InputContainer, stream: av.VideoStream, setti
             f"video is {width}x{height}; shorter side must be >= {settings.video_min_side} "
             f"and longer side <= {settings.video_max_side}"
         )
-    duration = _claimed_duration(container, stream)
+    duration = _claimed_duration(container, stream) or _packet_span(data, settings.video_max_decoded_frames)
     if duration > settings.video_max_seconds:
         raise InvalidArgument(f"video is {duration:.1f} s long; at most {settings.video_max_seconds:g} s accepted")
     # A header whose frame count already exceeds a decode cap is refused before decoding anything
@@ -109,6 +109,26 @@ def _claimed_duration(container: av.container.InputContainer, stream: av.VideoSt
     if container.duration is not None:
         return container.duration / av.time_base
     return 0.0  # unknown: measured while decoding
+
+
+def _packet_span(data: bytes, max_packets: int) -> float:
+    """Time from first to last video packet, read without decoding a pixel (0.0 if unknown).
+
+    Streamed WebM, which browsers' MediaRecorder writes, has no duration in its header; without one
+    only the first frame would be sampled. Past ``max_packets`` the decode caps refuse the file anyway.
+    """
+    times: list[float] = []
+    try:
+        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.time_base is not None:
+                    times.append(float(packet.pts * packet.time_base))
+                if len(times) > max_packets:
+                    break
+    except (av.FFmpegError, ValueError):
+        return 0.0
+    return max(times) - min(times) if len(times) > 1 else 0.0
 
 
 def _sample(container, stream, video: Video, settings: Settings, max_side: int) -> None:
