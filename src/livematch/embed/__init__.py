@@ -1,6 +1,50 @@
-"""Face embedders: each turns an aligned face crop into an L2-normalised vector."""
+"""Face embedders: each turns a detected, landmarked face into an L2-normalised vector.
 
-from livematch.embed.base import Embedder
+``LIVEMATCH_EMBEDDER`` names the active one: a built-in (``sface-2021dec-int8bq``,
+``dlib-resnet-v1``), an installed manifest in ``LIVEMATCH_MODELS_DIR/embedders``, or a fusion of
+several joined by ``+``, each optionally weighted as ``name:weight``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from livematch.calibration import builtin_path
+from livematch.config import Settings
+from livematch.embed.base import Embedder, unit
+from livematch.embed.dlibnet import DlibEmbedder
+from livematch.embed.fused import FusedEmbedder
+from livematch.embed.onnxface import OnnxEmbedder, manifests
 from livematch.embed.sface import SFaceEmbedder
 
-__all__ = ["Embedder", "SFaceEmbedder"]
+__all__ = ["DlibEmbedder", "Embedder", "FusedEmbedder", "OnnxEmbedder", "SFaceEmbedder", "load_embedder", "unit"]
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder ``settings.embedder`` names (see module docstring)."""
+    parts, weights = [], []
+    for item in settings.embedder.split("+"):
+        name, _, weight = item.strip().partition(":")
+        parts.append(_single(name, settings))
+        weights.append(float(weight) if weight else 1.0)
+    return parts[0] if len(parts) == 1 else FusedEmbedder(parts, weights)
+
+
+def calibration_path(settings: Settings, embedder_name: str) -> Path:
+    """The shipped calibration for a built-in embedder, else the operator's in the models dir."""
+    shipped = builtin_path(embedder_name)
+    return shipped if shipped.exists() else settings.models_dir / f"calibration-{embedder_name}.json"
+
+
+def _single(name: str, settings: Settings) -> Embedder:
+    if name == SFaceEmbedder.name:
+        return SFaceEmbedder(flip=settings.embedder_flip)
+    if name == DlibEmbedder.name:
+        return DlibEmbedder()
+    installed = manifests(settings.models_dir)
+    if name in installed:
+        return OnnxEmbedder(installed[name])
+    known = [SFaceEmbedder.name, DlibEmbedder.name, *installed]
+    raise ValueError(
+        f"unknown embedder {name!r}; known: {', '.join(known)} (optional ones: `livematch models install`)"
+    )

@@ -1,7 +1,8 @@
 """SFace (OpenCV Zoo, 128-d) run with onnxruntime on ArcFace-aligned 112x112 crops.
 
-The graph takes RGB 0-255 and normalises internally. A crop and its mirror are embedded in one
-batch-2 call and averaged (flip averaging), which steadies the vector against small pose changes.
+The graph takes RGB 0-255 and normalises internally. With ``flip`` a crop and its mirror are
+embedded in one batch-2 call and averaged, which steadies the vector against small pose changes
+(docs/MODELS.md has the measured gain and its cost).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from livematch.embed.base import unit
 from livematch.faces.align import ARCFACE_112, align
+from livematch.faces.record import Face
 from livematch.models import SFACE
 from livematch.onnxutil import fold_weights, session
 
@@ -19,6 +22,7 @@ class SFaceEmbedder:
 
     name = SFACE.name
     model_sha256 = SFACE.sha256
+    dim = 128
 
     def __init__(self, *, threads: int = 1, flip: bool = True) -> None:
         folded = fold_weights(onnx.load(str(SFACE.verified_path())))
@@ -26,10 +30,13 @@ class SFaceEmbedder:
         self._input = self._session.get_inputs()[0].name
         self._flip = flip
 
-    def embed(self, bgr: np.ndarray, points5: np.ndarray) -> np.ndarray:
+    def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """Unit-length 128-d embedding of the aligned face (mean of the crop and its mirror)."""
-        crop = align(bgr, points5, ARCFACE_112, 112)[:, :, ::-1]  # BGR -> RGB
+        crop = align(bgr, face.points5, ARCFACE_112, 112)[:, :, ::-1]  # BGR -> RGB
         batch = np.stack([crop, crop[:, ::-1]] if self._flip else [crop]).transpose(0, 3, 1, 2)
         out = self._session.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-        vector = out.mean(0)
-        return (vector / (np.linalg.norm(vector) + 1e-12)).astype(np.float32)
+        return unit(out.mean(0))
+
+    def info(self) -> dict[str, object]:
+        """Name, digest and flip setting."""
+        return {"name": self.name, "sha256": self.model_sha256, "dim": self.dim, "flip": self._flip}

@@ -1,0 +1,159 @@
+"""Any ArcFace-style embedder described by a manifest file in ``LIVEMATCH_MODELS_DIR/embedders``.
+
+This is the slot for models that pip cannot bring: ``livematch models install`` writes one manifest
+per registry model it installs, and an operator can add a stronger model the same way (a JSON file
+beside its ONNX file, then ``livematch calibrate``). The file's sha256 must match the manifest, so a
+calibration (tied to that digest) can never score another model's similarities.
+
+Manifest fields: ``name``, ``file`` (relative to the manifest), ``sha256``, ``size`` (crop side, the
+ArcFace 112 template is scaled to it), ``channels`` ("rgb" or "bgr"), ``mean`` and ``std`` (input =
+(pixel - mean) / std), ``flip`` (average with the mirror image), ``runtime`` ("onnxruntime", or
+"litert" for TFLite files, NHWC, needs the optional ``ai-edge-litert`` package), and free-text
+``licence`` and ``source``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from livematch.embed.base import sample_face, unit
+from livematch.faces.align import ARCFACE_112, align
+from livematch.faces.record import Face
+from livematch.models import file_sha256
+from livematch.onnxutil import session
+
+MANIFEST_DIR = "embedders"
+
+
+@dataclass(frozen=True)
+class EmbedderManifest:
+    """What the engine needs to run one ONNX embedder, and where it came from."""
+
+    name: str
+    file: str
+    sha256: str
+    size: int = 112
+    channels: str = "rgb"
+    mean: float = 127.5
+    std: float = 128.0
+    flip: bool = True
+    runtime: str = "onnxruntime"
+    licence: str = ""
+    source: str = ""
+
+    @classmethod
+    def read(cls, path: Path) -> EmbedderManifest:
+        """Parse a manifest JSON file (unknown keys are an error, so typos do not pass silently)."""
+        manifest = cls(**json.loads(path.read_text()))
+        if manifest.channels not in ("rgb", "bgr"):
+            raise ValueError(f"{path}: channels must be 'rgb' or 'bgr', not {manifest.channels!r}")
+        if manifest.runtime not in ("onnxruntime", "litert"):
+            raise ValueError(f"{path}: runtime must be 'onnxruntime' or 'litert', not {manifest.runtime!r}")
+        return manifest
+
+    def write(self, path: Path) -> None:
+        """Write as JSON (the format ``read`` parses)."""
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+
+def manifests(models_dir: Path) -> dict[str, Path]:
+    """Installed embedder manifests by name."""
+    folder = models_dir / MANIFEST_DIR
+    found = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        found[EmbedderManifest.read(path).name] = path
+    return found
+
+
+class OnnxEmbedder:
+    """Runs a manifest-described model (ONNX or TFLite) on ArcFace-aligned crops, optionally flip-averaged."""
+
+    def __init__(self, manifest_path: Path, *, threads: int = 1) -> None:
+        self.manifest = EmbedderManifest.read(manifest_path)
+        model_path = manifest_path.parent / self.manifest.file
+        digest = file_sha256(model_path)
+        if digest != self.manifest.sha256:
+            raise RuntimeError(
+                f"{self.manifest.name}: {model_path} has sha256 {digest}, manifest expects {self.manifest.sha256}"
+            )
+        self.name = self.manifest.name
+        self.model_sha256 = digest
+        if self.manifest.runtime == "litert":
+            self._run = _LiteRT(model_path, threads)
+        else:
+            ort_session = session(_prepared(onnx.load(str(model_path))), threads=threads)
+            name = ort_session.get_inputs()[0].name
+            self._run = lambda nhwc: ort_session.run(None, {name: np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))})[0]
+        self.dim = len(self.embed(np.zeros((240, 320, 3), np.uint8), sample_face()))  # also warms the model up
+
+    def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
+        """Unit-length embedding: aligned crop (and mirror), normalised as the manifest says."""
+        m = self.manifest
+        crop = align(bgr, face.points5, ARCFACE_112, m.size)
+        if m.channels == "rgb":
+            crop = crop[:, :, ::-1]
+        batch = np.stack([crop, crop[:, ::-1]] if m.flip else [crop]).astype(np.float32)
+        out = self._run((batch - m.mean) / m.std)
+        return unit(out.reshape(len(out), -1)[: len(batch)].mean(0))
+
+    def info(self) -> dict[str, object]:
+        """The manifest (name, digest, preprocessing, provenance) and the vector size."""
+        return {**asdict(self.manifest), "dim": self.dim}
+
+
+class _LiteRT:
+    """A TFLite interpreter per thread (interpreters are not thread-safe), fed NHWC batches.
+
+    A model with a fixed batch size gets the batch padded by repeating the first image.
+    """
+
+    def __init__(self, path: Path, threads: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter  # optional dependency
+
+        self._make = lambda: Interpreter(model_path=str(path), num_threads=threads)
+        self._local = threading.local()
+        self._make()  # fail at load time, not on the first request
+
+    def __call__(self, nhwc: np.ndarray) -> np.ndarray:
+        interpreter = getattr(self._local, "interpreter", None)
+        if interpreter is None:
+            interpreter = self._local.interpreter = self._make()
+            interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        batch = int(detail["shape"][0])
+        if len(nhwc) < batch:
+            nhwc = np.concatenate([nhwc, np.repeat(nhwc[:1], batch - len(nhwc), axis=0)])
+        interpreter.set_tensor(detail["index"], np.ascontiguousarray(nhwc, dtype=np.float32))
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def _prepared(model: onnx.ModelProto) -> bytes:
+    """Denormal float weights flushed to zero and a symbolic batch dimension.
+
+    Some exported graphs carry thousands of denormal weights that make every multiply slow on x86
+    (FacePlugin: 95 -> 22 ms); zeroing them leaves the outputs unchanged to float precision. A
+    symbolic batch lets a crop and its mirror run in one call.
+    """
+    tiny = np.finfo(np.float32).tiny
+    for i, tensor in enumerate(model.graph.initializer):
+        if tensor.data_type == onnx.TensorProto.FLOAT:
+            array = numpy_helper.to_array(tensor)
+            if np.any((array != 0) & (np.abs(array) < tiny)):
+                flushed = np.where(np.abs(array) < tiny, np.float32(0), array)
+                model.graph.initializer[i].CopyFrom(numpy_helper.from_array(flushed, tensor.name))
+    weights = {t.name for t in model.graph.initializer}
+    for tensor in [*model.graph.input, *model.graph.output]:
+        dims = tensor.type.tensor_type.shape.dim
+        if tensor.name in weights:
+            continue
+        if dims:
+            dims[0].dim_param = "N"
+    return model.SerializeToString()
