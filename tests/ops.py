@@ -52,6 +52,23 @@ def verify_body(
     return json.dumps(fields).encode()
 
 
+def phone_sized_clip(folder: Path, width: int = 1920, height: int = 1080, seconds: float = 15.0) -> Path:
+    """The GRID clip upscaled and looped (forwards, backwards) to a phone-like 1080p selfie length.
+
+    For sizing only: decoding cost grows with pixels and frames, and phone selfies are far larger
+    than the 360x288 GRID clip. Written to ``folder`` (a temporary directory, never the repository).
+    """
+    import cv2
+
+    from tests.media import encode_video, read_frames
+
+    frames = [cv2.resize(f, (width, height)) for f in read_frames(shared("data", "video", "grid_s2_swwp2s.mp4"))]
+    looped = (frames + frames[::-1]) * int(1 + seconds * 25 // (2 * len(frames)))
+    path = folder / f"grid_{width}x{height}_{seconds:g}s.mp4"
+    path.write_bytes(encode_video(looped[: int(seconds * 25)], fps=25))
+    return path
+
+
 @dataclass
 class Replica:
     """One running ``livematch serve``; ``log`` collects its stderr (the JSON log lines)."""
@@ -175,14 +192,17 @@ class Load:
 
 
 def send(url: str, body: bytes, timeout: float = 60.0) -> Outcome:
-    """POST one verify request; connection failures are status 0."""
+    """POST one verify request; connection failures are status 0, non-JSON answers (a proxy's) have no code."""
     started = time.perf_counter()
     try:
         response = httpx.post(url + VERIFY, content=body, headers={"content-type": "application/json"}, timeout=timeout)
-        code = response.json().get("code")
-        return Outcome(response.status_code, code, time.perf_counter() - started)
     except httpx.TransportError:
         return Outcome(0, None, time.perf_counter() - started)
+    try:
+        code = response.json().get("code")
+    except ValueError:
+        code = None
+    return Outcome(response.status_code, code, time.perf_counter() - started)
 
 
 def run_load(url: str, body: bytes, *, concurrency: int, requests: int) -> Load:

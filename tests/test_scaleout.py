@@ -6,7 +6,8 @@ requests to the other replica and the stopping one finishes what it had accepted
 
 ``LIVEMATCH_SCALEOUT_REQUESTS`` sets the requests per run (default 12, enough for the checks; the
 numbers in docs/DEPLOY.md come from 60), ``LIVEMATCH_SCALEOUT_VIDEO`` and ``..._PHOTO`` the media
-(paths under ../shared; default the GRID clip). A JSON report is written to ``artifacts/scaleout.json``.
+(paths under ../shared; default the GRID clip; ``phone-1080p`` makes a 1080p 15 s clip from it).
+A JSON report is written to ``artifacts/scaleout.json``.
 """
 
 from __future__ import annotations
@@ -118,9 +119,12 @@ def summary(load: ops.Load, cpu_seconds: float | None = None) -> dict[str, float
 def test_replicas_behind_nginx_scale_and_survive_one_stopping(tmp_path):
     nginx_binary()
     env = ops.key_env()
-    body = ops.verify_body(env, **MEDIA)
+    media = dict(MEDIA)
+    if media["video"] == "phone-1080p":
+        media["video"] = str(ops.phone_sized_clip(tmp_path))
+    body = ops.verify_body(env, **media)
     report: dict[str, object] = {
-        **MEDIA,
+        **media,
         "concurrency": CONCURRENCY,
         "requests_per_run": REQUESTS,
         "cpus": os.cpu_count(),
