@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # livematch: SenseID-compatible liveness and face verification service.
 #   docker build -t livematch .
 #   docker run -p 8000:8000 --env-file .env --stop-timeout 40 livematch
