@@ -2,8 +2,9 @@
 
 Chromium's fake camera plays a Y4M file made here from a real clip of ../shared/data/video/real/,
 so the page records a real person with the real MediaRecorder, and the server decodes that WebM with
-the same Engine as the API. One recording is verified against three photos: the clip's own photo
-(passed, score >= 0.7), another person's (score < 0.5) and a photo without a face (the 4000 message).
+the same Engine as the API. One recording is verified against four photos: the clip's own photo
+(passed, score >= 0.7), another person's (score < 0.5), a camera snapshot (>= 0.7) and a photo
+without a face (the 4000 message).
 Screenshots of each state go to artifacts/ (gitignored).
 """
 
@@ -94,8 +95,13 @@ def page(server: Replica, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         browser.close()
 
 
-def verify_with(page: Page, photo: dict[str, object] | Path, shot: str) -> None:
-    page.get_by_label("Choose a photo").set_input_files(photo)
+def verify_with(page: Page, photo: dict[str, object] | Path | None, shot: str) -> None:
+    """Choose ``photo`` (None: take a camera snapshot), press Verify, wait for the result."""
+    if photo is None:
+        page.get_by_role("button", name="Take a snapshot with the camera").click()
+        expect(page.locator("#photo-status")).to_have_text(re.compile("^Snapshot"))
+    else:
+        page.get_by_label("Choose a photo").set_input_files(photo)
     page.get_by_role("button", name="Verify").click()
     expect(page.locator("#result")).to_be_visible(timeout=60_000)
     page.screenshot(path=ARTIFACTS / shot, full_page=True)
@@ -119,6 +125,13 @@ def test_another_person_scores_low(page: Page) -> None:
     assert float(page.locator("#r-score").inner_text()) < 0.5
     assert "not the person" in page.locator("#verdict").inner_text()
     assert page.locator("#decisions td.recommended").inner_text() == "✗ reject"
+    assert page.errors == []
+
+
+def test_a_camera_snapshot_as_the_photo_passes(page: Page) -> None:
+    verify_with(page, None, "demo-snapshot.png")
+    assert page.locator("#r-passed").inner_text() == "true"
+    assert float(page.locator("#r-score").inner_text()) >= 0.7
     assert page.errors == []
 
 

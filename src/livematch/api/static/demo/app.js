@@ -172,6 +172,7 @@ function snapshot() {
   canvas.width = preview.videoWidth;
   canvas.height = preview.videoHeight;
   canvas.getContext("2d").drawImage(preview, 0, 0);
+  $("photo-file").value = ""; // the picker no longer names the photo in use
   canvas.toBlob((blob) => blob && usePhoto(blob, "Snapshot from the camera"), "image/jpeg", 0.92);
 }
 
