@@ -132,6 +132,15 @@ def test_an_unexpected_fault_still_gets_its_log_line_and_count(settings, service
     assert value(scrape, "livematch_requests_total", route=VERIFY, code="5000", status="500") == 1
 
 
+def test_probes_log_at_debug_and_errors_at_info_or_above(own_client, caplog):
+    with caplog.at_level(logging.DEBUG, logger="livematch.request"):
+        own_client.get("/readyz")
+        own_client.get("/metrics")
+        own_client.get("/nope")
+    levels = {r.route: r.levelno for r in caplog.records if r.getMessage() == "request"}
+    assert levels == {"/readyz": logging.DEBUG, "/metrics": logging.DEBUG, "other": logging.INFO}
+
+
 def test_text_format_flattens_fields():
     record = logging.LogRecord("livematch.request", logging.INFO, "", 0, "request", (), None)
     record.request_id, record.stages_ms = "abc", {"detection": 12.5}
@@ -167,6 +176,7 @@ def test_sigterm_drains_then_finishes_in_flight_requests_and_exits_zero(tmp_path
     with pytest.raises(httpx.TransportError):
         httpx.get(replica.url + "/healthz", timeout=2)
     lines = replica.log_lines()
+    assert any(line["msg"] == "SIGTERM: not ready, draining" for line in lines)
     verifies = [line for line in lines if line.get("route") == VERIFY]
     assert len(verifies) == 4 and all(line["code"] == 1000 and line["passed"] for line in verifies)
     assert all(len(line["request_id"]) == 32 for line in verifies)

@@ -64,10 +64,19 @@ def configure(settings: Settings) -> None:
         logger.propagate = True
 
 
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def request_line(fields: Mapping[str, object]) -> None:
-    """Write the one line for a finished request (``fields`` must already be free of content)."""
+    """Write the one line for a finished request (``fields`` must already be free of content).
+
+    Successful probes and scrapes are DEBUG: orchestrators call them every few seconds per replica,
+    and at INFO they would drown the verification lines.
+    """
     status = int(fields.get("status", 0))
     level = logging.ERROR if status >= 500 and status != 503 else logging.INFO
+    if fields.get("route") in PROBES and status < 500:
+        level = logging.DEBUG
     logging.getLogger(REQUEST_LOGGER).log(level, "request", extra=dict(fields))
 
 

@@ -13,6 +13,7 @@ A second SIGTERM, or SIGINT (Ctrl+C), skips the drain.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from types import FrameType
@@ -22,6 +23,8 @@ from fastapi import FastAPI
 
 from livematch import logs
 from livematch.config import Settings
+
+log = logging.getLogger("livematch.server")
 
 
 class DrainingServer(uvicorn.Server):
@@ -39,6 +42,7 @@ class DrainingServer(uvicorn.Server):
             super().handle_exit(sig, frame)
             return
         self.draining.set()
+        log.info("SIGTERM: not ready, draining", extra={"drain_seconds": self.drain_seconds})
         timer = threading.Timer(self.drain_seconds, super().handle_exit, (sig, None))
         timer.daemon = True
         timer.start()
