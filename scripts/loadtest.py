@@ -20,11 +20,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import numpy as np
 import psutil
+
+from livematch.api.auth import authorization_header
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -81,13 +84,21 @@ def payloads(key: str, iv: str, shared: Path) -> dict[str, tuple[str, bytes]]:
 
 
 async def client_loop(
-    http: httpx.AsyncClient, cases: dict, valid: float, think: float, until: float, rng: random.Random, out: list
+    http: httpx.AsyncClient,
+    cases: dict,
+    args: argparse.Namespace,
+    until: float,
+    rng: random.Random,
+    out: list,
 ) -> None:
+    valid, think, sign = args.valid, args.think, args.sign
     hostile_names = [n for n in cases if n != "valid"]
     while time.monotonic() < until:
         name = "valid" if rng.random() < valid else rng.choice(hostile_names)
         content_type, body = cases[name]
         headers = {"content-type": content_type} if content_type else {}
+        if sign:
+            headers["authorization"] = authorization_header(*sign.split(":", 1))
         started = time.perf_counter()
         try:
             response = await http.post(VERIFY, content=body, headers=headers)
@@ -112,7 +123,8 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
 
 
-async def run(args: argparse.Namespace) -> dict:
+async def run(args: argparse.Namespace, during: Callable[[str, dict], None] | None = None) -> dict:
+    """Start the server, load it, then call ``during(base_url, env)`` while it still runs (tests use it)."""
     key, iv = secrets.token_hex(16), secrets.token_hex(6)
     port = free_port()
     env = {
@@ -121,6 +133,8 @@ async def run(args: argparse.Namespace) -> dict:
         "LIVEMATCH_DECRYPT_IV": iv,
         "LIVEMATCH_QUEUE_SIZE": str(args.queue_size),
         "LIVEMATCH_LOG_LEVEL": "warning",
+        "LIVEMATCH_API_KEYS": args.sign or "",
+        "LIVEMATCH_AUTH_RATE_PER_MINUTE": "0",
     }
     cases = payloads(key, iv, args.shared)
     server = subprocess.Popen(
@@ -149,8 +163,10 @@ async def run(args: argparse.Namespace) -> dict:
             rngs = [random.Random(i) for i in range(args.clients)]
             await asyncio.gather(
                 sample_rss(server.pid, until, rss),
-                *(client_loop(http, cases, args.valid, args.think, until, rng, results) for rng in rngs),
+                *(client_loop(http, cases, args, until, rng, results) for rng in rngs),
             )
+            if during is not None:
+                await asyncio.to_thread(during, base, env)
         alive = server.poll() is None
     finally:
         server.terminate()
@@ -174,6 +190,7 @@ def report(args: argparse.Namespace, results: list, rss: list, alive: bool) -> d
         "seconds": args.seconds,
         "valid_fraction": args.valid,
         "think_mean_s": args.think,
+        "signed": bool(args.sign),
         "requests": len(results),
         "requests_per_s": round(len(results) / args.seconds, 1),
         "status_code_counts": dict(sorted(statuses.items())),
@@ -193,7 +210,8 @@ def report(args: argparse.Namespace, results: list, rss: list, alive: bool) -> d
     }
 
 
-def main() -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (tests pass their own)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=300)
@@ -204,8 +222,13 @@ def main() -> None:
         "--shared", type=Path, default=Path(os.environ.get("LIVEMATCH_SHARED_DIR", ROOT.parent / "shared"))
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp"), help="server cwd (no .env is read from it)")
+    parser.add_argument("--sign", help="KEY:SECRET: turn request signing on; every client signs (SenseID scheme)")
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = arguments()
     result = asyncio.run(run(args))
     text = json.dumps(result, indent=1)
     print(text)

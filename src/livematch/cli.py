@@ -96,11 +96,22 @@ def verify(
     return_image: Annotated[bool, typer.Option("--return-image")] = False,
     return_face_image: Annotated[bool, typer.Option("--return-face-image")] = False,
     return_status: Annotated[bool, typer.Option("--return-status")] = False,
+    url: Annotated[str | None, typer.Option(help="verify on this remote server instead of locally")] = None,
+    sign: Annotated[str | None, typer.Option(help="KEY:SECRET: sign remote requests (SenseID scheme)")] = None,
+    upload: Annotated[bool, typer.Option("--upload", help="remote: raw file parts, not encrypted fields")] = False,
 ) -> None:
-    """Verify locally and print the same JSON the API would answer (encrypting as a client would)."""
+    """Verify locally and print the same JSON the API would answer (encrypting as a client would).
+
+    With --url the request goes to that server instead, encrypted with LIVEMATCH_DECRYPT_KEY
+    (safe mode) or sent as file parts (--upload), and signed with --sign.
+    """
     from livematch.api.service import Service
     from livematch.crypto import FieldCipher
 
+    if url:
+        options = {"auto_rotate": auto_rotate, "check_quality": check_quality, "return_image": return_image}
+        options |= {"return_face_image": return_face_image, "return_status": return_status}
+        _verify_remote(url, sign, upload, photo, video, options)
     settings = _settings()
     key = settings.decrypt_key or secrets.token_hex(16)
     iv = settings.decrypt_iv or secrets.token_hex(6)
@@ -116,6 +127,23 @@ def verify(
         "return_status": return_status,
     }
     status, body = Service(settings).handle_fields(fields)
+    json.dump(body, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    raise typer.Exit(0 if status == 200 else 1)
+
+
+def _verify_remote(url: str, sign: str | None, upload: bool, photo: Path, video: Path, options: dict) -> None:
+    import httpx
+
+    from livematch.client import Client
+
+    settings = _settings()
+    try:
+        with Client(url, key=settings.decrypt_key, iv=settings.decrypt_iv, sign=sign) as client:
+            status, body = client.verify(photo.read_bytes(), video.read_bytes(), upload=upload, **options)
+    except (ValueError, httpx.HTTPError) as exc:
+        typer.echo(f"remote verification failed: {exc}", err=True)
+        raise typer.Exit(2) from None
     json.dump(body, sys.stdout, indent=1)
     sys.stdout.write("\n")
     raise typer.Exit(0 if status == 200 else 1)
