@@ -156,6 +156,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         )
         return response
 
+    from livematch.api.demo import install as install_demo  # demo.py uses this module's helpers
+
+    install_demo(app, state, _admit_and_run, read_fields)
     state.metrics.routes = {route.path for route in app.routes}
     return app
 
@@ -178,8 +181,9 @@ def _warm_up(service: Service) -> None:
 
 
 async def _admit_and_run(
-    state: _State, fields: Mapping[str, object], request_id: str, outcome: dict | None = None
+    state: _State, fields: Mapping[str, object], request_id: str, outcome: dict | None = None, handle=None
 ) -> tuple[int, dict]:
+    """Run ``handle`` (default: ``Service.handle_fields``) in the pool under the queue limit and deadline."""
     settings = state.settings
     if state.service is None or not state.ready.is_set():
         raise Overloaded("service is starting; retry shortly")
@@ -188,7 +192,7 @@ async def _admit_and_run(
     state.in_flight += 1
     expires = time.monotonic() + settings.deadline_seconds
     future = asyncio.get_running_loop().run_in_executor(
-        state.pool, _unless_expired, expires, state.service.handle_fields, fields, request_id, outcome
+        state.pool, _unless_expired, expires, handle or state.service.handle_fields, fields, request_id, outcome
     )
     # A thread cannot be cancelled: after a deadline 503 the work still occupies its worker until the
     # frame/pixel caps end it, so the slot is released only when the thread is really done.
