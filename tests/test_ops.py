@@ -151,7 +151,7 @@ def test_text_format_flattens_fields():
 def test_sigterm_drains_then_finishes_in_flight_requests_and_exits_zero(tmp_path):
     env = ops.key_env()
     body = ops.verify_body(env)
-    replica = ops.start(tmp_path, env, workers=1, shutdown_drain_seconds="2", shutdown_grace_seconds="20")
+    replica = ops.start(tmp_path, env, workers=1, shutdown_drain_seconds="3", shutdown_grace_seconds="20")
     try:
         ops.wait_ready(replica)
         outcomes: list[ops.Outcome] = []
