@@ -131,6 +131,11 @@ def test_animated_gif_photo_uses_its_first_frame_only(client, fields, grid_frame
     assert time.perf_counter() - started < 10
 
 
+def test_video_cut_part_way_is_verified_on_what_remains(client, fields, grid_video):
+    body = multipart(client, fields(video=grid_video[: len(grid_video) // 2], return_status="true")).json()
+    assert body["code"] == 1000 and body["passed"] is False and body["liveness_status"] == "short_time", body
+
+
 # ---- encoding and encryption ------------------------------------------------------------------
 
 
