@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from livematch.crypto import FieldCipher
 from tests.conftest import VERIFY, shared
@@ -228,3 +229,17 @@ def run_load(url: str, body: bytes, *, concurrency: int, requests: int) -> Load:
         t.join()
     load.seconds = time.perf_counter() - started
     return load
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    """Parse exposition text into ``{(sample name, sorted labels): value}``."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(scrape: dict, name: str, **labels: str) -> float:
+    """One sample's value (0 when absent, as for a counter never incremented)."""
+    return scrape.get((name, tuple(sorted(labels.items()))), 0.0)

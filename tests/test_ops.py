@@ -10,25 +10,12 @@ import time
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from livematch.api.app import create_app
 from livematch.logs import JsonFormatter, TextFormatter
 from tests import ops
 from tests.conftest import VERIFY
-
-
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    """Parse exposition text into ``{(sample name, sorted labels): value}``."""
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(scrape: dict, name: str, **labels: str) -> float:
-    return scrape.get((name, tuple(sorted(labels.items()))), 0.0)
+from tests.ops import samples, value
 
 
 @pytest.fixture

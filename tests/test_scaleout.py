@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests import ops
-from tests.conftest import ROOT
+from tests.conftest import ROOT, VERIFY
 
 PROXY_CONF = ROOT / "deploy" / "nginx" / "livematch-proxy.conf"
 REQUESTS = int(os.environ.get("LIVEMATCH_SCALEOUT_REQUESTS", "12"))
@@ -136,6 +136,10 @@ def test_replicas_behind_nginx_scale_and_survive_one_stopping(tmp_path):
             cpu = first.cpu_seconds()
             one = ops.run_load(url, body, concurrency=CONCURRENCY, requests=REQUESTS)
             cpu_one = first.cpu_seconds() - cpu
+            scrape = ops.samples(httpx.get(first.url + "/metrics", timeout=5).text)  # what Prometheus reads
+            answered = ops.value(scrape, "livematch_requests_total", code="1000", route=VERIFY, status="200")
+            assert answered == REQUESTS + 2
+            assert ops.value(scrape, "livematch_stage_duration_seconds_count", stage="video_decode") == REQUESTS + 2
         with nginx(tmp_path, [first, second]) as url:
             ops.run_load(url, body, concurrency=2, requests=2)
             cpu = first.cpu_seconds() + second.cpu_seconds()
