@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # --- encryption ---------------------------------------------------------------------------
     decrypt_key: str = Field("", description="32-character AES-256 key (UTF-8 bytes)")
     decrypt_iv: str = Field("", description="12-character GCM IV for compatibility mode")
+    decrypt_key_previous: str = Field("", description="during a key rotation: the old key, still accepted")
+    decrypt_iv_previous: str = Field("", description="during a key rotation: the old IV, still accepted")
     allow_default_key: bool = Field(False, description="accept the vendor's published key and IV")
     compat_mode: bool = Field(True, description="accept the vendor's fixed-IV scheme besides safe mode")
 
@@ -82,10 +84,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_key_lengths(self) -> Settings:
-        if self.decrypt_key and len(self.decrypt_key.encode()) != 32:
-            raise ValueError("LIVEMATCH_DECRYPT_KEY must be exactly 32 bytes (32 ASCII characters)")
-        if self.decrypt_iv and len(self.decrypt_iv.encode()) != 12:
-            raise ValueError("LIVEMATCH_DECRYPT_IV must be exactly 12 bytes (12 ASCII characters)")
+        for name, value, size in (
+            ("DECRYPT_KEY", self.decrypt_key, 32),
+            ("DECRYPT_IV", self.decrypt_iv, 12),
+            ("DECRYPT_KEY_PREVIOUS", self.decrypt_key_previous, 32),
+            ("DECRYPT_IV_PREVIOUS", self.decrypt_iv_previous, 12),
+        ):
+            if value and len(value.encode()) != size:
+                raise ValueError(f"LIVEMATCH_{name} must be exactly {size} bytes ({size} ASCII characters)")
         return self
 
     def check_key_policy(self) -> None:
@@ -101,7 +107,8 @@ class Settings(BaseSettings):
             )
         if self.compat_mode and not self.decrypt_iv:
             raise ValueError("compatibility mode needs LIVEMATCH_DECRYPT_IV (or set LIVEMATCH_COMPAT_MODE=false)")
-        uses_default = self.decrypt_key == VENDOR_DEFAULT_KEY or self.decrypt_iv == VENDOR_DEFAULT_IV
+        keys, ivs = {self.decrypt_key, self.decrypt_key_previous}, {self.decrypt_iv, self.decrypt_iv_previous}
+        uses_default = VENDOR_DEFAULT_KEY in keys or VENDOR_DEFAULT_IV in ivs
         if uses_default and not self.allow_default_key:
             raise ValueError(
                 "refusing the vendor's published default key/IV: anyone can decrypt with them and the fixed IV "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import re
 
@@ -71,6 +72,31 @@ class FieldCipher:
             except InvalidTag:
                 pass
         raise InvalidArgument(f"{field}: decryption failed (wrong key, wrong field or tampered data)")
+
+
+class KeyRing:
+    """The current key, and during a rotation the previous one: fields decrypt with either.
+
+    Clients encrypt with the key they were given, so replacing the key on the server alone would
+    break every client that has not switched yet. With the old key kept as ``previous`` for the
+    overlap, a plain rolling restart rotates keys without downtime; each field that still needed the
+    old key is logged (``livematch.crypto``) so operators see when the last client has moved.
+    """
+
+    def __init__(self, current: FieldCipher, previous: FieldCipher | None = None) -> None:
+        self.current = current
+        self.previous = previous
+
+    def decrypt(self, text: str | bytes, field: str) -> bytes:
+        """Plaintext under the current key, else under the previous one; 1200 if neither opens it."""
+        try:
+            return self.current.decrypt(text, field)
+        except InvalidArgument:
+            if self.previous is None:
+                raise
+        data = self.previous.decrypt(text, field)
+        logging.getLogger("livematch.crypto").info("field decrypted with the previous key", extra={"field": field})
+        return data
 
 
 def decode_base64(text: str | bytes, field: str) -> bytes:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from livematch.api.schemas import ErrorResponse, VerifyResponse
 from livematch.config import Settings
-from livematch.crypto import FieldCipher
+from livematch.crypto import FieldCipher, KeyRing
 from livematch.engine import Engine, VerifyOptions, VerifyResult
 from livematch.errors import InternalError, InvalidArgument, LivematchError
 
@@ -57,7 +57,12 @@ class Service:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
         self.engine = engine or Engine(settings)
-        self.cipher = FieldCipher(settings.decrypt_key, settings.decrypt_iv, compat_mode=settings.compat_mode)
+        self.cipher = KeyRing(
+            FieldCipher(settings.decrypt_key, settings.decrypt_iv, compat_mode=settings.compat_mode),
+            FieldCipher(settings.decrypt_key_previous, settings.decrypt_iv_previous, compat_mode=settings.compat_mode)
+            if settings.decrypt_key_previous
+            else None,
+        )
 
     def handle_fields(
         self, fields: Mapping[str, object], request_id: str | None = None, outcome: dict | None = None
