@@ -24,6 +24,7 @@ from livematch.errors import LivematchError
 THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 RECOMMENDED = 0.7
 SUSPICIOUS = 10
+ROW_COUNTS = ("impostor_pairs", "impostor_accepted", "genuine_pairs", "genuine_rejected")
 
 
 @dataclass
@@ -100,28 +101,26 @@ def far_interval(accepted: int, pairs: int) -> list[float]:
     return [float(ci.low), float(ci.high)]
 
 
+def _row(t: float, impostor_pairs: int, accepted: int, genuine_pairs: int, rejected: int) -> dict[str, object]:
+    far = accepted / impostor_pairs if impostor_pairs else 0.0
+    return {
+        "threshold": t,
+        "nominal_far": float(nominal_far(t)),
+        "impostor_pairs": impostor_pairs,
+        "impostor_accepted": accepted,
+        "far": far,
+        "far_ci": far_interval(accepted, impostor_pairs),
+        "far_to_nominal": far / float(nominal_far(t)),
+        "genuine_pairs": genuine_pairs,
+        "genuine_rejected": rejected,
+        "tar": 1.0 - rejected / genuine_pairs if genuine_pairs else 0.0,
+    }
+
+
 def threshold_table(cal: Calibration, genuine: np.ndarray, impostor: np.ndarray) -> list[dict[str, object]]:
     """Per threshold: impostors accepted (FAR with interval, against nominal) and genuines rejected."""
     gen, imp = cal.to_scores(genuine), cal.to_scores(impostor)
-    rows = []
-    for t in THRESHOLDS:
-        accepted, rejected = int(np.sum(imp >= t)), int(np.sum(gen < t))
-        far = accepted / len(imp) if len(imp) else 0.0
-        rows.append(
-            {
-                "threshold": t,
-                "nominal_far": float(nominal_far(t)),
-                "impostor_pairs": len(imp),
-                "impostor_accepted": accepted,
-                "far": far,
-                "far_ci": far_interval(accepted, len(imp)),
-                "far_to_nominal": far / float(nominal_far(t)),
-                "genuine_pairs": len(gen),
-                "genuine_rejected": rejected,
-                "tar": 1.0 - rejected / len(gen) if len(gen) else 0.0,
-            }
-        )
-    return rows
+    return [_row(t, len(imp), int(np.sum(imp >= t)), len(gen), int(np.sum(gen < t))) for t in THRESHOLDS]
 
 
 def equal_error(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
@@ -134,10 +133,12 @@ def equal_error(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float
     return float((far[i] + frr[i]) / 2), float(candidates[i])
 
 
-def suspicious(data: EmbeddedSet, cal: Calibration) -> dict[str, object]:
+def suspicious(
+    data: EmbeddedSet, cal: Calibration, pairs: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> dict[str, object]:
     """The most similar impostor pairs, the least similar genuine pairs, and the identity pairs that
     supply most impostor accepts at the recommended threshold (label noise shows up here)."""
-    index, sims, same = _pairs(data)
+    index, sims, same = pairs
 
     def rows(mask: np.ndarray, highest: bool) -> list[dict[str, object]]:
         picks = np.flatnonzero(mask)
@@ -167,14 +168,11 @@ def suspicious(data: EmbeddedSet, cal: Calibration) -> dict[str, object]:
 def cross_validate(engine: Engine, data: EmbeddedSet, folds: int, seed: int = 0) -> dict[str, object]:
     """Identity-disjoint K-fold check: fit on K-1 folds, measure the held-out fold's pairs."""
     identities = np.random.default_rng(seed).permutation(np.unique(data.labels))
-    per_fold, held_gen, held_imp, cals = [], [], [], []
+    per_fold = []
     for k in tqdm(range(folds), desc="cross-validation", unit="fold"):
         held = np.isin(data.labels, identities[k::folds])
         cal = fit_set(engine, data.subset(np.flatnonzero(~held)), {"fold": k})
         genuine, impostor = pair_scores(data.subset(np.flatnonzero(held)))
-        held_gen.append(cal.to_scores(genuine))
-        held_imp.append(cal.to_scores(impostor))
-        cals.append(cal)
         per_fold.append(
             {
                 "fold": k,
@@ -185,22 +183,8 @@ def cross_validate(engine: Engine, data: EmbeddedSet, folds: int, seed: int = 0)
     pooled = []
     for i, t in enumerate(THRESHOLDS):
         rows = [f["thresholds"][i] for f in per_fold]
-        n, k = sum(r["impostor_pairs"] for r in rows), sum(r["impostor_accepted"] for r in rows)
-        g, rej = sum(r["genuine_pairs"] for r in rows), sum(r["genuine_rejected"] for r in rows)
-        pooled.append(
-            {
-                "threshold": t,
-                "nominal_far": float(nominal_far(t)),
-                "impostor_pairs": n,
-                "impostor_accepted": k,
-                "far": k / n,
-                "far_ci": far_interval(k, n),
-                "far_to_nominal": k / n / float(nominal_far(t)),
-                "genuine_pairs": g,
-                "genuine_rejected": rej,
-                "tar": 1.0 - rej / g if g else 0.0,
-            }
-        )
+        total = {key: sum(r[key] for r in rows) for key in ROW_COUNTS}
+        pooled.append(_row(t, *total.values()))
     return {"folds": folds, "seed": seed, "per_fold": per_fold, "pooled": pooled}
 
 
@@ -226,7 +210,7 @@ def det_plot(genuine: np.ndarray, impostor: np.ndarray, table: list[dict[str, ob
         ax.errorbar(x, y, xerr=[[x - max(low, floor)], [max(high - x, 0.0)]], fmt="o", color="C3", capsize=2)
         ax.annotate(f"t={row['threshold']:.1f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(xscale="log", yscale="log", xlabel="false accept rate", ylabel="false reject rate")
-    ax.set_title("DET; dotted: nominal FAR per threshold; dots: measured FAR, 95 % interval")
+    ax.set_title("DET. Dotted: nominal FAR of each threshold; dots: measured FAR (95 % CI)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower left")
     fig.tight_layout()
@@ -243,7 +227,8 @@ def verification_command(
     rows = read_identities(identities)
     data = embed_set(engine, rows, images)
     embedded = time.perf_counter()
-    genuine, impostor = pair_scores(data)
+    pairs = _pairs(data)
+    genuine, impostor = pairs[1][pairs[2]], pairs[1][~pairs[2]]
     table = threshold_table(engine.calibration, genuine, impostor)
     eer, eer_similarity = equal_error(genuine, impostor)
     report: dict[str, object] = {
@@ -262,7 +247,7 @@ def verification_command(
         "eer_similarity": eer_similarity,
         "eer_score": engine.calibration.to_score(eer_similarity),
         "thresholds": table,
-        "suspicious": suspicious(data, engine.calibration),
+        "suspicious": suspicious(data, engine.calibration, pairs),
     }
     if folds >= 2:
         report["cross_validation"] = cross_validate(engine, data, folds)
