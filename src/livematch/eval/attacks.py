@@ -33,7 +33,7 @@ import numpy as np
 
 ATTACK_TYPES = ("print", "replay", "still")
 FPS = 25
-SECONDS = 4.0
+SECONDS = 3.0
 OUT_LONG_SIDE = 640
 
 
@@ -92,8 +92,8 @@ def hand_homographies(
 ) -> list[np.ndarray]:
     """Homographies placing a ``src_w x src_h`` plane in the output, moving as if held by hand.
 
-    ``cover`` is the plane's width as a fraction of the output's; ``shake`` scales translation (fraction
-    of the output size), in-plane rotation (x 10 degrees), scale (x 0.1) and out-of-plane tilt.
+    ``cover`` is the plane's width as a fraction of the output's; ``shake`` scales translation (x 10 % of
+    the output size), in-plane rotation (x 8 degrees), scale (x 10 %) and out-of-plane tilt (x 12 %).
     """
     base_scale = cover * out_w / src_w
     motion = smooth_path(rng, n, 7, 1.0)
@@ -102,25 +102,25 @@ def hand_homographies(
     local = (corners - (src_w / 2, src_h / 2)) * base_scale
     homographies = []
     for m in motion:
-        angle = np.deg2rad(10 * shake * m[0])
+        angle = np.deg2rad(8 * shake * m[0])
         scale = 1 + 0.1 * shake * m[1]
         rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) * scale
         pts = local @ rot.T
         # out-of-plane tilt: shrink one side of the sheet relative to the other (perspective)
-        tilt_x, tilt_y = 0.15 * shake * m[2], 0.15 * shake * m[3]
+        tilt_x, tilt_y = 0.12 * shake * m[2], 0.12 * shake * m[3]
         pts[:, 0] *= 1 + tilt_x * np.sign(local[:, 1]) / 2  # top and bottom edges differ in width
         pts[:, 1] *= 1 + tilt_y * np.sign(local[:, 0]) / 2  # left and right edges differ in height
-        shift = centre + np.array([m[4] * out_w, m[5] * out_h]) * shake * 0.5
+        shift = centre + np.array([m[4] * out_w, m[5] * out_h]) * shake * 0.1
         dst = (pts + shift).astype(np.float32)
         homographies.append(cv2.getPerspectiveTransform(corners.astype(np.float32), dst))
     return homographies
 
 
-def _background(rng: np.random.Generator, frame: np.ndarray, w: int, h: int) -> np.ndarray:
-    """A room-like out-of-focus background: the source frame, flipped, shifted and blurred."""
-    bg = cv2.resize(frame[:, ::-1], (w, h))
-    bg = np.roll(bg, (int(rng.integers(0, h)), int(rng.integers(0, w))), axis=(0, 1))
-    return cv2.GaussianBlur(bg, (0, 0), rng.uniform(8, 16)).astype(np.float32)
+def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """An out-of-focus room behind the attack: smooth random colour fields, with no face in it."""
+    coarse = rng.uniform(40, 220, (4, 4, 3)).astype(np.float32)
+    bg = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(cv2.GaussianBlur(bg, (0, 0), rng.uniform(8, 16)), 0, 255)
 
 
 def _lighting(rng: np.random.Generator, n: int, w: int, h: int, strength: float) -> list[np.ndarray]:
@@ -145,9 +145,23 @@ def _camera(rng: np.random.Generator, img: np.ndarray, blur: float, noise: float
 
 
 # ---- recipes -------------------------------------------------------------------------------------
+def face_framed(photo: np.ndarray, context: float = 3.0) -> np.ndarray:
+    """The photo cropped to ``context`` x the largest face's size around it, as a portrait print is framed."""
+    from livematch.faces import Detector
+
+    faces = Detector().detect(photo)
+    if not faces:
+        return photo
+    side = context * faces[0].size
+    cx, cy = faces[0].center
+    x0, y0 = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
+    x1, y1 = int(min(cx + side / 2, photo.shape[1])), int(min(cy + side * 0.6, photo.shape[0]))
+    return photo[y0:y1, x0:x1]
+
+
 def print_attack(photo: np.ndarray, rng: np.random.Generator, n: int = int(SECONDS * FPS)) -> list[np.ndarray]:
-    """A printed ``photo`` held by hand in front of the camera."""
-    photo = _fit(photo)
+    """A printed ``photo`` held by hand in front of the camera (the print is framed around the face)."""
+    photo = _fit(face_framed(photo))
     h, w = photo.shape[:2]
     out_w, out_h = w, h
     # the print: ink gamut, desaturation, halftone rosette, paper grain, warm paper white
@@ -172,7 +186,7 @@ def print_attack(photo: np.ndarray, rng: np.random.Generator, n: int = int(SECON
     homographies = hand_homographies(
         rng, n, sheet.shape[1], sheet.shape[0], out_w, out_h, cover=cover, shake=rng.uniform(0.3, 1.0)
     )
-    background = _background(rng, photo, out_w, out_h)
+    background = _background(rng, out_w, out_h)
     light = _lighting(rng, n, out_w, out_h, rng.uniform(0.05, 0.2))
     fingers = _fingers(rng, sheet.shape[1], sheet.shape[0]) if rng.random() < 0.5 else []
     blur, noise = rng.uniform(0.4, 1.2), rng.uniform(1.0, 3.0)
@@ -222,7 +236,7 @@ def replay_attack(clip: list[np.ndarray], rng: np.random.Generator) -> list[np.n
     for col, channel in enumerate((2, 1, 0)):  # R, G, B stripes (BGR channel indices)
         stripes[:, col, :] = 1 - fill
         stripes[:, col, channel] = 1 + 2 * fill
-    stripes[2, :, :] *= rng.uniform(0.6, 1.0)  # the dark gap between pixel rows
+    stripes[2, :, :] *= rng.uniform(0.75, 1.0)  # the dark gap between pixel rows
     tile = np.tile(stripes, (screen_h, screen_w, 1))
     gamma = rng.uniform(0.8, 1.25)
     balance = rng.uniform([1.0, 0.95, 0.85], [1.12, 1.05, 1.0]).astype(np.float32)  # screens run blue
@@ -237,12 +251,12 @@ def replay_attack(clip: list[np.ndarray], rng: np.random.Generator) -> list[np.n
         cover=cover * (screen_w + 2 * bezel) / screen_w,
         shake=rng.uniform(0.15, 0.6),
     )
-    background = _background(rng, first, out_w, out_h)
+    background = _background(rng, out_w, out_h)
     glare_path = smooth_path(rng, len(clip), 2, 0.3, max_hz=0.4)
     glare_sigma = rng.uniform(0.1, 0.3) * out_w
     glare_peak = rng.uniform(20, 80)
     yy, xx = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
-    blur, noise = rng.uniform(0.3, 0.9), rng.uniform(1.0, 3.0)
+    lens, noise = rng.uniform(0.45, 0.8), rng.uniform(1.0, 3.0)  # lens blur in camera pixels
     bezel_colour = rng.uniform(10, 40)
     ones = np.ones((phys_h, phys_w), np.float32)
     frames = []
@@ -253,12 +267,13 @@ def replay_attack(clip: list[np.ndarray], rng: np.random.Generator) -> list[np.n
         physical = cv2.resize(physical, (phys_w, phys_h), interpolation=cv2.INTER_NEAREST)
         sub = cv2.resize(shown, (3 * screen_w, 3 * screen_h), interpolation=cv2.INTER_NEAREST) * tile
         physical[3 * bezel : 3 * (bezel + screen_h), 3 * bezel : 3 * (bezel + screen_w)] = sub
+        physical = cv2.GaussianBlur(physical, (0, 0), lens * 3 / per_pixel)
         warped = cv2.warpPerspective(physical, hom, (out_w, out_h), flags=cv2.INTER_LINEAR)
         mask = cv2.warpPerspective(ones, hom, (out_w, out_h), flags=cv2.INTER_LINEAR)[..., None]
         frame = warped * mask + background * (1 - mask)
         cx, cy = out_w * (0.5 + g[0]), out_h * (0.4 + g[1])
         glare = glare_peak * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * glare_sigma**2))
-        frames.append(_camera(rng, frame + (glare * mask[..., 0])[..., None], blur, noise))
+        frames.append(_camera(rng, frame + (glare * mask[..., 0])[..., None], 0, noise))
     return frames
 
 

@@ -1,0 +1,129 @@
+"""Silent liveness on real media: the MiniFASNet import, one-frame images, real clips and synthesised attacks."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from livematch.cli import app
+from livematch.engine import Engine
+from livematch.eval.attacks import attack_seed, make_attack, print_attack, real_sources
+from livematch.eval.liveness import Item, run_item, select_evidence
+from livematch.packs.minifasnet import build_onnx, parse_name
+from livematch.packs.torchpickle import load_state_dict
+from tests.conftest import SHARED, shared
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> object:
+    """A models directory made by the real import command from the shared .pth files."""
+    target = tmp_path_factory.mktemp("models")
+    source = shared("models", "minifasnet")
+    result = CliRunner().invoke(
+        app, ["models", "import", "minifasnet", str(source)], env={"LIVEMATCH_MODELS_DIR": str(target)}
+    )
+    assert result.exit_code == 0, result.output
+    return target
+
+
+@pytest.fixture(scope="module")
+def pack_engine(settings, models_dir) -> Engine:
+    return Engine(settings.model_copy(update={"models_dir": models_dir}))
+
+
+def test_import_writes_both_models_with_digests(models_dir):
+    manifest = json.loads((models_dir / "manifest.json").read_text())["minifasnet"]
+    assert {m["architecture"] for m in manifest["models"]} == {"MiniFASNetV2", "MiniFASNetV1SE"}
+    assert {m["crop_scale"] for m in manifest["models"]} == {2.7, 4.0}
+    for model in manifest["models"]:
+        assert (models_dir / model["file"]).stat().st_size > 500_000
+
+
+def test_file_name_recipe_and_refusal_of_foreign_pickles(tmp_path):
+    assert parse_name("4_0_0_80x80_MiniFASNetV1SE.pth") == (4.0, 80, "MiniFASNetV1SE")
+    assert parse_name("2.7_80x80_MiniFASNetV2.pth") == (2.7, 80, "MiniFASNetV2")
+    evil = tmp_path / "evil.pth"
+    import pickle
+
+    evil.write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C) + pickle.dumps(print))
+    with pytest.raises(pickle.UnpicklingError):
+        load_state_dict(evil)
+
+
+def test_converted_graph_is_deterministic(models_dir):
+    weights = load_state_dict(shared("models", "minifasnet", "2.7_80x80_MiniFASNetV2.pth"))
+    first, second = build_onnx(weights, 80), build_onnx(weights, 80)
+    assert first.SerializeToString() == second.SerializeToString()
+
+
+def test_service_runs_without_the_pack_on_temporal_evidence(engine):
+    assert engine.info()["liveness_evidence"] == ["temporal"]
+
+
+def test_pack_is_listed_when_imported(pack_engine):
+    assert pack_engine.info()["liveness_evidence"] == ["temporal", "minifasnet"]
+
+
+@pytest.mark.parametrize("name", ["image_F1.jpg", "image_F2.jpg", "image_T1.jpg", "image_T2.jpg"])
+def test_spoof_sample_images_as_one_frame_videos(pack_engine, name):
+    folder = shared("data", "spoof", "images")
+    item = run_item(pack_engine, Item(name, "x", "x"), folder)
+    assert item.decision == ("live" if "_T" in name else "attack"), item
+
+
+def test_one_frame_video_without_a_pack_is_rejected(engine):
+    item = run_item(engine, Item("image_T1.jpg", "live", "none"), shared("data", "spoof", "images"))
+    assert item.decision == "attack" and item.score == 0.0
+
+
+REAL = sorted(p.name for p in shared("data", "video", "real").glob("*.mp4")) if SHARED.exists() else []
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_clips_pass_on_temporal_evidence(engine, name):
+    clip = shared("data", "video", "real", name)
+    item = run_item(engine, Item(str(clip), "live", "none"), clip.parent)
+    assert item.decision == "live", item
+
+
+def test_real_clip_passes_on_the_pack_alone(pack_engine):
+    clip = shared("data", "video", "real", "liveportrait_d12.mp4")
+    item = run_item(select_evidence(pack_engine, "minifasnet"), Item(str(clip), "live", "none"), clip.parent)
+    assert item.decision == "live", item
+
+
+@pytest.mark.parametrize(("attack", "clip"), [("print", 2), ("print", 5), ("still", 0), ("still", 3), ("still", 8)])
+def test_synthesised_attacks_are_rejected_by_temporal_evidence(engine, tmp_path, attack, clip):
+    """Prints move as a plane and stills do not move; both must fail on model-free evidence alone."""
+    source = real_sources(shared("data", "video", "real"))[clip]
+    path = tmp_path / f"{attack}.mp4"
+    path.write_bytes(make_attack(source, attack, attack_seed(11, source.clip.stem, attack, 0)))
+    item = run_item(engine, Item(str(path), "attack", attack), tmp_path)
+    assert item.decision == "attack", item
+
+
+def test_eval_command_writes_the_report(tmp_path, models_dir):
+    images = shared("data", "spoof", "images")
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text(f"{images / 'image_T1.jpg'}\tlive\tnone\n{images / 'image_F2.jpg'}\tattack\treplay\n")
+    out = tmp_path / "r.json"
+    args = ["eval", "liveness", "--manifest", str(manifest), "--json", str(out), "--evidence", "minifasnet"]
+    result = CliRunner().invoke(app, args, env={"LIVEMATCH_MODELS_DIR": str(models_dir)})
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert {"threshold", "bpcer", "apcer", "apcer_max", "acer", "items"} <= report.keys()
+    assert report["bpcer"] == 0.0 and report["apcer"] == {"replay": 0.0}
+    assert [i["decision"] for i in report["items"]] == ["live", "attack"]
+
+
+def test_attacks_are_reproducible():
+    """Same seed, same pixels (the encoder is not part of the claim: x264 threads may reorder slices)."""
+    photo = cv2.imread(str(real_sources(shared("data", "video", "real"))[0].photo))
+    one, two = (print_attack(photo, np.random.default_rng(5), n=10) for _ in range(2))
+    other = print_attack(photo, np.random.default_rng(6), n=10)
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
+    assert not np.array_equal(one[5], other[5])
