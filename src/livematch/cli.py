@@ -221,6 +221,19 @@ def eval_attacks(
     typer.echo(f"wrote {manifest}")
 
 
+@eval_app.command("occlusion")
+def eval_occlusion(
+    manifest: Annotated[Path, typer.Option(help="TSV: path<TAB>occluded|clear, relative to its folder", exists=True)],
+    json_out: Annotated[Path, typer.Option("--json", help="write the full report here")],
+) -> None:
+    """Recall on occluded photos and false-4004 rate on clear ones, through the check_quality photo path."""
+    from livematch.engine import Engine
+    from livematch.eval.occlusion import eval_command
+
+    report = eval_command(Engine(_settings()), manifest, json_out)
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "items"}, indent=1))
+
+
 models_app = typer.Typer(no_args_is_help=True, help="Optional model packs in LIVEMATCH_MODELS_DIR.")
 app.add_typer(models_app, name="models")
 

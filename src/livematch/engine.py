@@ -28,6 +28,7 @@ from livematch.liveness.minifasnet import load_packs
 from livematch.media import Frame, decode_photo, decode_video
 from livematch.models import BUILTIN
 from livematch.quality import frame_quality
+from livematch.quality.occlusion import OcclusionChecker
 
 MIN_TRACK_COVERAGE = 0.5
 
@@ -98,13 +99,16 @@ class Engine:
             else None
         )
         self.liveness_sources = [TemporalEvidence(), *load_packs(self.settings.models_dir)]
+        self.occlusion = OcclusionChecker()
         self.load_seconds = time.perf_counter() - started
 
     # ---- public API ------------------------------------------------------------------------
     def verify(self, photo: bytes, video: bytes, options: VerifyOptions = VerifyOptions()) -> VerifyResult:
         """Run the whole pipeline on decrypted bytes; raises ``LivematchError`` subclasses."""
         timer = Timer()
-        photo_face, photo_info = self._photo_face(photo, options.auto_rotate, timer)
+        photo_face, photo_info = self._photo_face(
+            photo, options.auto_rotate, timer, check_quality=options.check_quality
+        )
         with timer.stage("video_decode"):
             clip = decode_video(video, self.settings)
         inputs = {
@@ -141,9 +145,11 @@ class Engine:
             result.face_jpeg = _jpeg(_crop(frame.bgr, face)) if options.return_face_image else None
         return result
 
-    def embed_photo(self, photo: bytes, *, auto_rotate: bool = False) -> Face:
-        """The photo path alone (decode, detect, landmarks, embed), shared with evaluation."""
-        face, _ = self._photo_face(photo, auto_rotate, Timer())
+    def embed_photo(
+        self, photo: bytes, *, auto_rotate: bool = False, check_quality: bool = False, timer: Timer | None = None
+    ) -> Face:
+        """The photo path alone (decode, detect, landmarks, occlusion, embed), shared with evaluation."""
+        face, _ = self._photo_face(photo, auto_rotate, timer or Timer(), check_quality=check_quality)
         return face
 
     def score(self, a: np.ndarray, b: np.ndarray) -> float:
@@ -164,7 +170,9 @@ class Engine:
         }
 
     # ---- stages ----------------------------------------------------------------------------
-    def _photo_face(self, data: bytes, auto_rotate: bool, timer: Timer) -> tuple[Face, dict[str, object]]:
+    def _photo_face(
+        self, data: bytes, auto_rotate: bool, timer: Timer, *, check_quality: bool = False
+    ) -> tuple[Face, dict[str, object]]:
         with timer.stage("photo_decode"):
             photo = decode_photo(data, self.settings, apply_exif=auto_rotate)
         with timer.stage("photo_detection"):
@@ -174,6 +182,9 @@ class Engine:
         face = faces[0]
         with timer.stage("landmarks"):
             self.landmarks.annotate(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), face)
+        if check_quality:  # 4004 (docs/QUALITY.md); a photo without a face was already 4000
+            with timer.stage("occlusion"):
+                self.occlusion.check(bgr, face)
         with timer.stage("embedding"):
             face.embedding = self.embedder.embed(bgr, face)
         info = {"bytes": len(data), "format": photo.format, "width": photo.bgr.shape[1], "height": photo.bgr.shape[0]}

@@ -1,0 +1,91 @@
+"""``livematch eval occlusion``: recall on occluded photos and false-4004 rate on clear ones.
+
+Each photo goes through ``Engine.embed_photo(..., check_quality=True)``, the same photo path the API
+runs for a request with ``check_quality=true``; a 4004 is "occluded", a photo that passes is "clear",
+and any earlier rejection (4000 no face, 2003 size, ...) is reported by its code and counted as a miss
+for an occluded photo and as a pass for a clear one (it is not a false 4004).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from livematch.engine import Engine, Timer
+from livematch.errors import LivematchError
+from livematch.quality.occlusion import REGIONS, OccludedFace
+
+
+def read_manifest(path: Path) -> list[tuple[str, str]]:
+    """Rows ``(relative_path, occluded|clear)``; extra columns and a ``path`` header are ignored."""
+    with path.open(newline="") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t") if len(r) >= 2 and r[0] != "path"]
+    bad = {r[1] for r in rows} - {"occluded", "clear"}
+    if bad:
+        raise ValueError(f"{path}: labels must be 'occluded' or 'clear', found {sorted(bad)}")
+    return [(r[0], r[1]) for r in rows]
+
+
+def evaluate(engine: Engine, manifest: Path) -> dict[str, object]:
+    """Score every photo of ``manifest`` (paths relative to its folder) and summarise."""
+    items: list[dict[str, object]] = []
+    stage_ms: list[float] = []
+    for rel, label in tqdm(read_manifest(manifest), desc="occlusion", unit="img"):
+        data = (manifest.parent / rel).read_bytes()
+        item: dict[str, object] = {"path": rel, "label": label}
+        timer = Timer()
+        try:
+            face = engine.embed_photo(data, check_quality=True, timer=timer)
+            item["occluded"] = False
+            item["regions"] = {r: face.quality[f"occlusion_{r}"] for r in REGIONS}
+        except OccludedFace as exc:
+            item["occluded"] = True
+            item["regions"] = exc.result.scores
+        except LivematchError as exc:
+            item["occluded"] = exc.code
+            item["regions"] = None
+        if "occlusion" in timer.ms:
+            stage_ms.append(timer.ms["occlusion"])
+        items.append(item)
+    occluded = [i for i in items if i["label"] == "occluded"]
+    clear = [i for i in items if i["label"] == "clear"]
+    return {
+        "manifest": str(manifest),
+        "threshold": engine.occlusion.threshold,
+        "n_occluded": len(occluded),
+        "n_clear": len(clear),
+        "recall": _rate(occluded),
+        "false_positive_rate": _rate(clear),
+        "rejected_before_check": sum(not isinstance(i["occluded"], bool) for i in items),
+        "occlusion_ms": _summary(stage_ms),
+        "items": items,
+    }
+
+
+def _rate(items: list[dict[str, object]]) -> float | None:
+    """Share of items answered 4004 (``occluded is True``); None for an empty group."""
+    return round(sum(i["occluded"] is True for i in items) / len(items), 4) if items else None
+
+
+def _summary(values: list[float]) -> dict[str, float] | None:
+    """Mean, median and 95th percentile of the occlusion stage (time.perf_counter, milliseconds)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {
+        "n": len(values),
+        "mean": round(sum(values) / len(values), 2),
+        "p50": round(ordered[len(values) // 2], 2),
+        "p95": round(ordered[min(len(values) - 1, int(0.95 * len(values)))], 2),
+    }
+
+
+def eval_command(engine: Engine, manifest: Path, out: Path) -> dict[str, object]:
+    """Run ``evaluate`` and write the JSON report."""
+    report = evaluate(engine, manifest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    return report
