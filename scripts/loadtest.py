@@ -5,7 +5,11 @@ otherwise one of the hostile cases from ``tests/hostile.py`` (bombs, lying conta
 crypto, malformed bodies). Prints one JSON report: status counts, 5xx, client errors, latency
 percentiles, and the server's RSS sampled every second. Exit status 1 on any 5xx or transport error.
 
-    python scripts/loadtest.py --clients 50 --seconds 300 --out /work/notes/load-5min.json
+    python scripts/loadtest.py --clients 50 --seconds 300 --sign KEY:SECRET --out load-5min.json
+
+Each client pauses ``--think`` seconds on average (uniform 0..2x) between requests; 50 clients at the
+default 20 s offer about 2.5 requests/s, what 2 workers on 2 cores serve. With --think 5 the offer
+exceeds that and the deadline answers 503/1504 (the documented overload behaviour, not a fault).
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ async def client_loop(
     out: list,
 ) -> None:
     valid, think, sign = args.valid, args.think, args.sign
+    await asyncio.sleep(rng.uniform(0, think))  # clients arrive spread out, not as one burst
     hostile_names = [n for n in cases if n != "valid"]
     while time.monotonic() < until:
         name = "valid" if rng.random() < valid else rng.choice(hostile_names)
@@ -112,11 +117,13 @@ async def client_loop(
 
 
 async def sample_rss(pid: int, until: float, samples: list) -> None:
+    """RSS in MB every second; the last entry also records the server's CPU seconds over the run."""
     process = psutil.Process(pid)
-    start = time.monotonic()
+    start, cpu = time.monotonic(), sum(process.cpu_times()[:2])
     while time.monotonic() < until:
         samples.append((round(time.monotonic() - start, 1), process.memory_info().rss / 2**20))
         await asyncio.sleep(1.0)
+    samples.append((-1.0, sum(process.cpu_times()[:2]) - cpu))
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -178,6 +185,7 @@ async def run(args: argparse.Namespace, during: Callable[[str, dict], None] | No
 
 
 def report(args: argparse.Namespace, results: list, rss: list, alive: bool) -> dict:
+    cpu_seconds = rss.pop()[1] if rss and rss[-1][0] < 0 else None
     statuses: dict[str, int] = {}
     for _, status, code, _ in results:
         statuses[f"{status}/{code}"] = statuses.get(f"{status}/{code}", 0) + 1
@@ -207,6 +215,9 @@ def report(args: argparse.Namespace, results: list, rss: list, alive: bool) -> d
             "samples": [(t, round(m)) for t, m in rss[:: max(1, len(rss) // 30)]],
         },
         "server_alive_at_end": alive,
+        # Of the 2 cores' 2 x seconds available; far below that means other jobs took the CPU.
+        "server_cpu_s": round(cpu_seconds, 1) if cpu_seconds is not None else None,
+        "machine_load_avg_1min": round(os.getloadavg()[0], 1),
     }
 
 
@@ -216,7 +227,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--valid", type=float, default=0.3, help="fraction of valid requests")
-    parser.add_argument("--think", type=float, default=5.0, help="mean pause between a client's requests (s)")
+    parser.add_argument("--think", type=float, default=20.0, help="mean pause between a client's requests (s)")
     parser.add_argument("--queue-size", type=int, default=64, help="LIVEMATCH_QUEUE_SIZE for the server")
     parser.add_argument(
         "--shared", type=Path, default=Path(os.environ.get("LIVEMATCH_SHARED_DIR", ROOT.parent / "shared"))
