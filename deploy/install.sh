@@ -10,7 +10,8 @@
 set -eu
 VENV=${1:?usage: deploy/install.sh VENV_DIR [SOURCE_DIR]}
 SRC=${2:-.}
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SRC"
-"$VENV/bin/python" -c "from livematch import Engine; print('models loaded:', Engine().info()['models'].__len__())"
+"$VENV/bin/python" -c "from livematch import Engine; print('models loaded:', len(Engine().info()['models']))"
