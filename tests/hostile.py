@@ -104,3 +104,9 @@ def audio_only_mp4(seconds: float = 3.0) -> bytes:
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return buf.getvalue()
+
+
+def unknown_codec(clip: bytes) -> bytes:
+    """An H.264 MP4 whose sample-entry codec tag is replaced by one FFmpeg does not know."""
+    assert b"avc1" in clip
+    return clip.replace(b"avc1", b"zzz9")

@@ -63,6 +63,8 @@ def decode_video(data: bytes, settings: Settings, *, max_side: int = 640) -> Vid
         if not container.streams.video:
             raise InvalidImageType("video: the file has no video stream")
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # a codec FFmpeg does not know (e.g. a corrupted codec id)
+            raise InvalidImageType("video: unsupported codec")
         video = _probe(container, stream, settings, data)
         try:
             _sample(container, stream, video, settings, max_side)
