@@ -180,4 +180,5 @@ def test_manifest_slot_is_calibrated_and_served(tmp_path: Path, monkeypatch: pyt
 
 def test_info_shows_the_active_embedder(client) -> None:
     embedder = client.get("/info").json()["embedder"]
-    assert embedder["name"] == "sface-2021dec-int8bq" and len(embedder["sha256"]) == 64
+    assert embedder["name"] == "sface-2021dec-int8bq+dlib-resnet-v1" and len(embedder["sha256"]) == 64
+    assert [p["name"] for p in embedder["parts"]] == ["sface-2021dec-int8bq", "dlib-resnet-v1"]
