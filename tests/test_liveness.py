@@ -127,3 +127,14 @@ def test_attacks_are_reproducible():
     other = print_attack(photo, np.random.default_rng(6), n=10)
     assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
     assert not np.array_equal(one[5], other[5])
+
+
+@pytest.mark.slow
+def test_fresh_attack_set_meets_the_temporal_targets(settings, tmp_path):
+    """A seed never used for any midpoint: BPCER and print/still APCER <= 5 % (replay is not claimed)."""
+    from livematch.eval.attacks import build_set
+    from livematch.eval.liveness import eval_liveness
+
+    manifest = build_set(real_sources(shared("data", "video", "real")), tmp_path, seed=2, attacks=("print", "still"))
+    report = eval_liveness(settings, manifest, tmp_path / "report.json", evidence="temporal")
+    assert report["bpcer"] <= 0.05 and report["apcer"]["print"] <= 0.05 and report["apcer"]["still"] <= 0.05, report
