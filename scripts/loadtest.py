@@ -96,7 +96,7 @@ async def client_loop(
     out: list,
 ) -> None:
     valid, think, sign = args.valid, args.think, args.sign
-    await asyncio.sleep(rng.uniform(0, think))  # clients arrive spread out, not as one burst
+    await pause(rng.uniform(0, think), until)  # clients arrive spread out, not as one burst
     hostile_names = [n for n in cases if n != "valid"]
     while time.monotonic() < until:
         name = "valid" if rng.random() < valid else rng.choice(hostile_names)
@@ -111,9 +111,14 @@ async def client_loop(
             out.append((name, response.status_code, code, time.perf_counter() - started))
             if response.status_code == 503:
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
-            await asyncio.sleep(rng.uniform(0, 2 * think))
+            await pause(rng.uniform(0, 2 * think), until)
         except (httpx.HTTPError, ValueError) as exc:
             out.append((name, -1, type(exc).__name__, time.perf_counter() - started))
+
+
+async def pause(seconds: float, until: float) -> None:
+    """Sleep, but never past the end of the run."""
+    await asyncio.sleep(max(0.0, min(seconds, until - time.monotonic())))
 
 
 async def sample_rss(pid: int, until: float, samples: list) -> None:
