@@ -8,6 +8,8 @@ error tail differs from SFace's.
 
 from __future__ import annotations
 
+import threading
+
 import dlib
 import numpy as np
 
@@ -24,7 +26,14 @@ class DlibEmbedder:
     dim = 128
 
     def __init__(self) -> None:
-        self._model = dlib.face_recognition_model_v1(str(DLIB_RESNET.verified_path()))
+        self._path = str(DLIB_RESNET.verified_path())
+        self._local = threading.local()  # a dlib network keeps scratch buffers: one instance per thread
+
+    def _model(self) -> dlib.face_recognition_model_v1:
+        model = getattr(self._local, "model", None)
+        if model is None:
+            model = self._local.model = dlib.face_recognition_model_v1(self._path)
+        return model
 
     def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """Unit-length 128-d descriptor (dlib's Euclidean metric becomes cosine after normalising)."""
@@ -34,7 +43,7 @@ class DlibEmbedder:
         parts = [dlib.point(int(px), int(py)) for px, py in np.rint(face.landmarks68)]
         shape = dlib.full_object_detection(dlib.rectangle(x, y, x + w, y + h), parts)
         chip = dlib.get_face_chip(np.ascontiguousarray(bgr[:, :, ::-1]), shape, size=150, padding=0.25)
-        return unit(np.array(self._model.compute_face_descriptor(chip)))
+        return unit(np.array(self._model().compute_face_descriptor(chip)))
 
     def info(self) -> dict[str, object]:
         """Name and digest."""
