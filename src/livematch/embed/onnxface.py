@@ -115,7 +115,10 @@ class _LiteRT:
     """
 
     def __init__(self, path: Path, threads: int) -> None:
-        from ai_edge_litert.interpreter import Interpreter  # optional dependency
+        try:
+            from ai_edge_litert.interpreter import Interpreter  # optional dependency
+        except ImportError as exc:
+            raise RuntimeError(f"{path.name} needs the TFLite runtime: pip install 'livematch[tflite]'") from exc
 
         self._make = lambda: Interpreter(model_path=str(path), num_threads=threads)
         self._local = threading.local()
