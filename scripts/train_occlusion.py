@@ -11,7 +11,10 @@ Data (nothing downloaded):
   them at their dlib-68 landmarks: surgical/cloth masks, scarves, sunglasses, hands, hair strands and
   textured objects cut from other photos, with feathered edges, shading and cast shadows. Clear
   eyeglass frames are drawn as negatives. A region's label is the fraction of it the occluder covers
-  (>= 0.5 covered, <= 0.2 clear, in between ignored).
+  (>= 0.5 covered, <= 0.2 clear, in between ignored). CelebA "clean" photos that are not (dark
+  sunglasses, microphones at the mouth...) were found by eye among the highest out-of-fold scores and
+  are listed in docs/data/occlusion-celeba-train-not-clean.tsv: sunglasses become eye positives, the
+  ambiguous ones are dropped.
 
 Every photo goes through the service's own photo stages (decode, YuNet, dlib-68) before its
 features are taken, so the training sees the same landmark errors the service sees.
@@ -399,15 +402,39 @@ def summarise(data: dict[str, np.ndarray], scores: np.ndarray, threshold: float)
     return out
 
 
+def apply_by_eye_labels(data: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """Correct the CelebA photos seen by eye not to be clean: sunglasses -> eyes covered; others dropped.
+
+    Synthetic occluders drawn on such a photo are dropped too (their clear labels would be wrong).
+    """
+    rows = [line.split("\t") for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    verdict = {r[0]: r[1] for r in rows}
+    from_celeba = np.isin(data["source"], ["celeba", "synthetic"])
+    marked = from_celeba & np.isin(data["path"], list(verdict))
+    sunglasses = (
+        marked & (data["source"] == "celeba") & np.array([verdict.get(p) == "sunglasses" for p in data["path"]])
+    )
+    data["y"][sunglasses] = [1.0, 1.0, 0.0, 0.0]
+    data["kind"][sunglasses] = "sunglasses"
+    keep = ~marked | sunglasses
+    return {k: v[keep] for k, v in data.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", type=Path, default=Path("../shared"))
     ap.add_argument("--out", type=Path, default=Path("src/livematch/data/occlusion-v1.npz"))
     ap.add_argument("--report", type=Path, default=Path("artifacts/occlusion-train.json"))
     ap.add_argument("--cache", type=Path, default=None, help="reuse/store extracted features here (not the images)")
+    ap.add_argument(
+        "--by-eye",
+        type=Path,
+        default=Path("docs/data/occlusion-celeba-train-not-clean.tsv"),
+        help="CelebA training photos found by eye not to be clean",
+    )
     ap.add_argument("--synthetic", type=int, default=2, help="synthetic occlusions per clean CelebA photo")
     ap.add_argument("--l2", type=float, default=0.05)
-    ap.add_argument("--target-fpr", type=float, default=0.01, help="CV false-positive rate the threshold aims at")
+    ap.add_argument("--target-fpr", type=float, default=0.005, help="CV false-positive rate the threshold aims at")
     ap.add_argument("--seed", type=int, default=20251127)
     args = ap.parse_args()
 
@@ -420,6 +447,7 @@ def main() -> None:
         if args.cache:
             np.savez_compressed(args.cache, **data)
 
+    data = apply_by_eye_labels(data, args.by_eye)
     fold = folds(data["group"], 5, args.seed)
     oof = np.zeros(data["y"].shape, np.float32)
     for f in range(5):

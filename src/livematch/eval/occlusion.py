@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 from tqdm import tqdm
@@ -61,6 +62,7 @@ def evaluate(engine: Engine, manifest: Path) -> dict[str, object]:
         "false_positive_rate": _rate(clear),
         "rejected_before_check": sum(not isinstance(i["occluded"], bool) for i in items),
         "occlusion_ms": _summary(stage_ms),
+        "load_average_1m": round(os.getloadavg()[0], 2),  # wall times on a busy machine are inflated
         "items": items,
     }
 
