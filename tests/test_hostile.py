@@ -326,11 +326,18 @@ def test_full_queue_answers_503_1503_with_retry_after(settings, service):
         while app.state.livematch.in_flight < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         response = send()
+
+        def chunks():
+            yield b"{}"
+
+        # Refused before the body is read: no 411 for the missing Content-Length, no 413.
+        unread = c.post(VERIFY, content=chunks(), headers={"content-type": "application/json"})
         slow.release.set()
         for t in threads:
             t.join()
     assert_error(response, 1503, 503)
     assert response.headers["retry-after"] == "1"
+    assert_error(unread, 1503, 503)
 
 
 def test_deadline_answers_503_1504_and_keeps_the_slot_until_the_work_ends(settings, service):

@@ -108,6 +108,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         request_id = request.state.request_id
         if state.auth is not None:
             state.auth.check(request.headers.get("authorization"))
+        if state.in_flight >= settings.workers + settings.queue_size:
+            raise Overloaded()  # answered before receiving a body that could not be queued anyway
         fields = await read_fields(request, settings)
         status, body = await _admit_and_run(state, fields, request_id, request.state.outcome)
         request.state.code = body.get("code")
