@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from livematch.calibration import Calibration, builtin_path, fit, identity_groups, nominal_far
 from livematch.cli import app
-from livematch.embed import SFaceEmbedder
+from livematch.config import Settings
+from livematch.embed import SFaceEmbedder, load_embedder
 from livematch.engine import Engine
 from livematch.errors import DetectionFailed
 from livematch.eval.verification import THRESHOLDS, read_identities
@@ -152,7 +153,7 @@ def run_eval(tmp_path: Path, identities: Path, folds: int) -> dict[str, object]:
 
 def check_report(report: dict[str, object]) -> None:
     assert {"images", "failures_to_enrol", "eer", "thresholds", "embedder", "suspicious"} <= report.keys()
-    assert report["embedder"]["sha256"] == SFaceEmbedder.model_sha256
+    assert report["embedder"]["sha256"] == load_embedder(Settings(_env_file=None)).model_sha256  # the default
     assert [r["threshold"] for r in report["thresholds"]] == list(THRESHOLDS)
     enrolled = report["images"] - report["failures_to_enrol"]
     for row in report["thresholds"]:
