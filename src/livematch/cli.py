@@ -234,6 +234,25 @@ def eval_occlusion(
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "items"}, indent=1))
 
 
+@app.command()
+def bench(
+    video: Annotated[Path, typer.Option(help="selfie video", exists=True, dir_okay=False)],
+    photo: Annotated[Path, typer.Option(help="photo", exists=True, dir_okay=False)],
+    repeat: Annotated[int, typer.Option(help="measured repeats after 2 warm-ups")] = 20,
+    concurrency: Annotated[int | None, typer.Option(help="also drive a real server with C clients")] = None,
+    requests: Annotated[int | None, typer.Option(help="HTTP requests in the concurrency run")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the report here")] = None,
+) -> None:
+    """Latency per stage and end to end, the decode+detect floor, and (with --concurrency) throughput."""
+    from livematch.bench import run_bench
+
+    report = run_bench(_settings(), video, photo, repeat, concurrency, requests)
+    text = json.dumps(report, indent=1)
+    if json_out:
+        json_out.write_text(text + "\n")
+    typer.echo(text)
+
+
 models_app = typer.Typer(no_args_is_help=True, help="Optional model packs in LIVEMATCH_MODELS_DIR.")
 app.add_typer(models_app, name="models")
 
