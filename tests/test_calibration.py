@@ -19,6 +19,7 @@ from livematch.embed import SFaceEmbedder, load_embedder
 from livematch.engine import Engine
 from livematch.errors import DetectionFailed
 from livematch.eval.verification import THRESHOLDS, read_identities
+from livematch.models import SFACE
 from tests.conftest import shared
 from tests.media import jpeg, noise
 
@@ -35,7 +36,7 @@ ROW_KEYS = {
 
 
 def shipped() -> Calibration:
-    return Calibration.load(builtin_path(SFaceEmbedder.name), embedder_sha256=SFaceEmbedder.model_sha256)
+    return Calibration.load(builtin_path(SFaceEmbedder.name), embedder_sha256=SFACE.sha256)
 
 
 def test_shipped_calibration_is_monotone_and_bounded() -> None:
@@ -53,7 +54,7 @@ def test_calibration_for_another_embedder_is_refused(tmp_path: Path) -> None:
     other = dataclasses.replace(shipped(), embedder_sha256="0" * 64)
     other.save(tmp_path / "cal.json")
     with pytest.raises(ValueError, match="run `livematch calibrate`"):
-        Calibration.load(tmp_path / "cal.json", embedder_sha256=SFaceEmbedder.model_sha256)
+        Calibration.load(tmp_path / "cal.json", embedder_sha256=SFACE.sha256)
 
 
 def test_engine_refuses_an_embedder_its_calibration_was_not_fitted_for() -> None:

@@ -180,5 +180,17 @@ def test_manifest_slot_is_calibrated_and_served(tmp_path: Path, monkeypatch: pyt
 
 def test_info_shows_the_active_embedder(client) -> None:
     embedder = client.get("/info").json()["embedder"]
-    assert embedder["name"] == "sface-2021dec-int8bq+dlib-resnet-v1" and len(embedder["sha256"]) == 64
-    assert [p["name"] for p in embedder["parts"]] == ["sface-2021dec-int8bq", "dlib-resnet-v1"]
+    assert embedder["name"] == "sface-2021dec-int8bq" and embedder["flip"] is True
+    assert embedder["sha256"] == "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+
+
+def test_fused_embedder_loads_with_its_own_calibration(settings) -> None:
+    engine = Engine(settings.model_copy(update={"embedder": "sface-2021dec-int8bq+dlib-resnet-v1:2.23"}))
+    info = engine.info()["embedder"]
+    assert [p["name"] for p in info["parts"]] == ["sface-2021dec-int8bq", "dlib-resnet-v1"]
+    assert engine.calibration is not None and engine.calibration.embedder_sha256 == info["sha256"]
+
+
+def test_turning_flip_off_refuses_the_flip_calibration(settings) -> None:
+    with pytest.raises(ValueError, match="calibrat"):
+        Engine(settings.model_copy(update={"embedder_flip": False}))

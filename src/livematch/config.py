@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     shared_dir: Path = Field(Path("../shared"), description="read-only test and evaluation data")
     models_dir: Path = Field(default_factory=_default_models_dir, description="optional model packs")
     embedder: str = Field(
-        "sface-2021dec-int8bq+dlib-resnet-v1:2.23",
+        "sface-2021dec-int8bq",
         description="face embedder: a built-in or installed name, or several joined by '+' (name:weight)",
     )
     embedder_flip: bool = Field(True, description="SFace: average the crop's and its mirror's embeddings")

@@ -7,6 +7,8 @@ embedded in one batch-2 call and averaged, which steadies the vector against sma
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import onnx
 
@@ -21,7 +23,6 @@ class SFaceEmbedder:
     """The default embedder."""
 
     name = SFACE.name
-    model_sha256 = SFACE.sha256
     dim = 128
 
     def __init__(self, *, threads: int = 1, flip: bool = True) -> None:
@@ -29,6 +30,9 @@ class SFaceEmbedder:
         self._session = session(folded, threads=threads)
         self._input = self._session.get_inputs()[0].name
         self._flip = flip
+        # The digest names the whole function face -> vector, so a calibration fitted with flip
+        # averaging is refused when flipping is off (and vice versa).
+        self.model_sha256 = SFACE.sha256 if flip else hashlib.sha256(f"noflip:{SFACE.sha256}".encode()).hexdigest()
 
     def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """Unit-length 128-d embedding of the aligned face (mean of the crop and its mirror)."""
