@@ -117,6 +117,10 @@ def test_same_person_passes_with_a_high_score(page: Page) -> None:
     assert page.locator("#evidence tr").count() >= 3  # the temporal cues, at least
     assert page.locator("#r-face").evaluate("img => img.complete && img.naturalWidth > 0")
     assert page.errors == []
+    # The README's screenshot: every element that shows a face is masked, because the only faces the
+    # tests can film come from research-only data that must not be redistributed.
+    faces = [page.locator(sel) for sel in ("#preview", "#photo-preview", "#r-frame", "#r-face")]
+    page.screenshot(path=ARTIFACTS / "demo-readme.png", full_page=True, mask=faces, mask_color="#5b6770")
 
 
 def test_another_person_scores_low(page: Page) -> None:
