@@ -17,7 +17,6 @@ site whose name resolves to 127.0.0.1 still sends its own name). Everyone else g
 from __future__ import annotations
 
 import ipaddress
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from importlib import resources
@@ -26,12 +25,11 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from livematch.api.service import Service, error_body, parse_bool
+from livematch.api.service import Service, parse_bool
 from livematch.config import Settings
-from livematch.engine import VerifyOptions
-from livematch.errors import InternalError, InvalidArgument, LivematchError, NotFound
+from livematch.engine import VerifyOptions, VerifyResult
+from livematch.errors import InvalidArgument, NotFound
 
-log = logging.getLogger("livematch.request")
 
 STATIC = resources.files("livematch.api") / "static" / "demo"
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
@@ -111,28 +109,22 @@ def verify_parts(service: Service, fields: Mapping[str, object], request_id: str
     The evidence (each cue's name, ``live`` value and raw measurement) explains the decision to a
     person trying the page; the SenseID endpoint does not return it, as its contract has no such field.
     """
-    try:
+
+    def prepare() -> tuple[VerifyOptions, bytes, bytes]:
         quality = parse_bool("check_quality", fields.get("check_quality", "false"))
         options = VerifyOptions(
             auto_rotate=True, check_quality=quality, return_image=True, return_face_image=True, return_status=True
         )
-        video, photo = _part(fields, PARTS["video"]), _part(fields, PARTS["photo"])
-        result = service.engine.verify(photo, video, options)
-    except LivematchError as exc:
-        return error_body(exc, request_id)
-    except Exception:
-        log.exception("unexpected fault", extra={"request_id": request_id})
-        return error_body(InternalError(), request_id)
-    outcome.update(
-        passed=result.passed,
-        liveness_status=result.liveness.status,
-        stages_ms=dict(result.timings_ms),
-        inputs=dict(result.inputs),
-    )
-    body = Service.body(result, options, request_id)
-    body["evidence"] = [asdict(e) for e in result.liveness.evidence]
-    body["liveness_threshold"] = service.settings.liveness_threshold
-    return 200, body
+        video = _part(fields, PARTS["video"])
+        return options, _part(fields, PARTS["photo"]), video
+
+    def render(result: VerifyResult, options: VerifyOptions, request_id: str) -> dict:
+        body = Service.body(result, options, request_id)
+        body["evidence"] = [asdict(e) for e in result.liveness.evidence]
+        body["liveness_threshold"] = service.settings.liveness_threshold
+        return body
+
+    return service.run(prepare, render, request_id, outcome)
 
 
 def _part(fields: Mapping[str, object], name: str) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from livematch.api.schemas import ErrorResponse, VerifyResponse
 from livematch.config import Settings
@@ -72,11 +72,29 @@ class Service:
         ``outcome``, when given, receives what operators may see of a completed verification
         (liveness status, per-stage ms, input sizes and formats) for the log line and metrics.
         """
-        request_id = request_id or new_request_id()
-        try:
+
+        def prepare() -> tuple[VerifyOptions, bytes, bytes]:
             options = parse_options(fields)
             video = self.media(fields, "encrypted_video")
-            photo = self.media(fields, "encrypted_image")
+            return options, self.media(fields, "encrypted_image"), video
+
+        return self.run(prepare, self.body, request_id or new_request_id(), outcome)
+
+    def run(
+        self,
+        prepare: Callable[[], tuple[VerifyOptions, bytes, bytes]],
+        render: Callable[[VerifyResult, VerifyOptions, str], dict],
+        request_id: str,
+        outcome: dict | None = None,
+    ) -> tuple[int, dict]:
+        """The one guarded path from a request's parts to ``(http_status, body)``.
+
+        ``prepare`` parses and decrypts (options, photo, video); ``render`` turns a result into the
+        body. Every failure becomes its documented code; an unexpected one is logged and answered
+        5000 without detail. The SenseID route and the demo route differ only in those two steps.
+        """
+        try:
+            options, photo, video = prepare()
             result = self.engine.verify(photo, video, options)
         except LivematchError as exc:
             return error_body(exc, request_id)
@@ -90,7 +108,7 @@ class Service:
                 stages_ms=dict(result.timings_ms),
                 inputs=dict(result.inputs),
             )
-        return 200, self.body(result, options, request_id)
+        return 200, render(result, options, request_id)
 
     def media(self, fields: Mapping[str, object], name: str) -> bytes:
         """Decrypted ``encrypted_*`` field, or the raw ``*_file`` part when file upload is enabled.
