@@ -30,7 +30,6 @@ from livematch.config import Settings
 from livematch.engine import VerifyOptions, VerifyResult
 from livematch.errors import InvalidArgument, NotFound
 
-
 STATIC = resources.files("livematch.api") / "static" / "demo"
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 FORWARDED = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")  # set by proxies, never by browsers
