@@ -20,7 +20,7 @@ from livematch import __version__
 from livematch.calibration import Calibration
 from livematch.config import Settings
 from livematch.embed import Embedder, calibration_path, load_embedder
-from livematch.embed.template import template
+from livematch.embed.template import chosen, template
 from livematch.errors import DetectionFailed, LivematchError, LivenessCheckFailed
 from livematch.faces import Detector, Face, LandmarkModel
 from livematch.faces.track import Track, follow
@@ -236,7 +236,7 @@ class Engine:
 
     def _best(self, track: Track, timer: Timer) -> tuple[Frame, Face]:
         with timer.stage("frame_selection"):
-            best = int(np.argmax([face.quality.get("quality", 0.0) for face in track.faces]))
+            best = chosen(track.faces, 1)[0]  # the template's own first pick, so both agree on "best"
         return track.frames[best], track.faces[best]
 
 
