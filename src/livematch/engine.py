@@ -198,12 +198,12 @@ class Engine:
         if not faces:
             raise DetectionFailed()
         face = faces[0]
-        with timer.stage("landmarks"):
+        with timer.stage("photo_landmarks"):
             self.landmarks.annotate(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), face)
         if check_quality:  # 4004 (docs/QUALITY.md); a photo without a face was already 4000
             with timer.stage("occlusion"):
                 self.occlusion.check(bgr, face)
-        with timer.stage("embedding"):
+        with timer.stage("photo_embedding"):  # one face: the per-face embedding cost in bench reports
             face.embedding = self.embedder.embed(bgr, face)
         info = {"bytes": len(data), "format": photo.format, "width": photo.bgr.shape[1], "height": photo.bgr.shape[0]}
         return face, info
