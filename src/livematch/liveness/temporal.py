@@ -8,6 +8,9 @@
   median absolute grey-level difference between consecutive aligned face crops.
 * ``continuity``: the main face must be found in most sampled frames and no second face of
   similar size may share the video.
+* ``moving_border``: a screen or a sheet held by hand shows straight edges on two orthogonal sides of
+  the face that move between frames (``livematch.liveness.border``); this is what catches a replayed
+  video, whose face moves like a live one.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from livematch.faces.align import align
 from livematch.faces.track import Track
 from livematch.liveness.base import Evidence
+from livematch.liveness.border import moving_border
 
 # Midpoints from measurements (docs/LIVENESS.md, "Temporal cues"): the geometric mean of the smallest value
 # on 12 real clips and the largest value on synthesised print and still attacks, so both sides keep the
@@ -31,6 +35,11 @@ PIXEL_MIDPOINT = 3.5
 MIN_POINTS = 34  # half the 68 landmarks: fewer cannot tell a plane from a head
 LOG_WIDTH = 0.1  # a value 2x the midpoint scores 0.999, half of it 0.001
 CONTINUITY_MIDPOINT = 0.6  # a sanity gate, not a separator: every real clip has 1.0 (see the doc)
+# moving_border is a fraction of 6 probed frames: real clips on fixed cameras have 0, hand-held live
+# variants up to 1/6 (a door or shelf edge moving with the camera in one frame), held-out replays mostly
+# >= 2/3 (docs/LIVENESS.md). The midpoint asks for two frames: 1/6 reads 0.985, 1/3 reads 0.015.
+BORDER_MIDPOINT = 1 / 4
+BORDER_WIDTH = 0.02
 
 
 def _log_logistic(value: float, midpoint: float) -> float:
@@ -47,14 +56,16 @@ class TemporalEvidence:
     needs_motion = True
 
     def evaluate(self, track: Track) -> list[Evidence]:
-        """Non-rigid motion, pixel change and continuity (a track with one face has no motion: 0)."""
+        """Non-rigid motion, pixel change, continuity and moving borders (one face has no motion: 0)."""
         nonrigid = nonrigid_motion(track)
         pixels = pixel_change(track)
         continuity = min(track.coverage, 1.0 - track.crowded_frames / max(track.sampled, 1))
+        border = moving_border(track)
         return [
             Evidence("nonrigid_motion", _log_logistic(nonrigid, NONRIGID_MIDPOINT), nonrigid),
             Evidence("pixel_change", _log_logistic(pixels, PIXEL_MIDPOINT), pixels),
             Evidence("continuity", float(1 / (1 + np.exp(-(continuity - CONTINUITY_MIDPOINT) / 0.05))), continuity),
+            Evidence("moving_border", float(1 / (1 + np.exp((border - BORDER_MIDPOINT) / BORDER_WIDTH))), border),
         ]
 
 
