@@ -10,9 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from livematch.cli import app
-from livematch.engine import Engine
+from livematch.engine import Engine, Timer
 from livematch.eval.attacks import attack_seed, make_attack, print_attack, real_sources
 from livematch.eval.liveness import Item, run_item, select_evidence
+from livematch.liveness.border import moving_border
+from livematch.liveness.temporal import BORDER_MIDPOINT
+from livematch.media import decode_video
 from livematch.packs.minifasnet import build_onnx, parse_name
 from livematch.packs.torchpickle import load_state_dict
 from tests.conftest import SHARED, shared
@@ -96,14 +99,46 @@ def test_real_clip_passes_on_the_pack_alone(pack_engine):
     assert item.decision == "live", item
 
 
-@pytest.mark.parametrize(("attack", "clip"), [("print", 2), ("print", 5), ("still", 0), ("still", 3), ("still", 8)])
+@pytest.mark.parametrize(
+    ("attack", "clip"),
+    [
+        ("print", 2),
+        ("print", 5),
+        ("still", 0),
+        ("still", 3),
+        ("still", 8),
+        ("replay", 1),
+        ("replay", 4),
+        ("replay", 10),
+    ],
+)
 def test_synthesised_attacks_are_rejected_by_temporal_evidence(engine, tmp_path, attack, clip):
-    """Prints move as a plane and stills do not move; both must fail on model-free evidence alone."""
+    """Prints move as a plane, stills do not move, a held screen shows a moving frame: all fail without a model."""
     source = real_sources(shared("data", "video", "real"))[clip]
     path = tmp_path / f"{attack}.mp4"
     path.write_bytes(make_attack(source, attack, attack_seed(11, source.clip.stem, attack, 0)))
     item = run_item(engine, Item(str(path), "attack", attack), tmp_path)
     assert item.decision == "attack", item
+
+
+def test_moving_border_sees_the_screen_not_the_room(engine):
+    """A replay's bezel moves around the face (value > 0); the same clip filmed live has no such frame (0)."""
+    source = real_sources(shared("data", "video", "real"))[2]
+    settings = engine.settings
+    live = engine._track(decode_video(source.clip.read_bytes(), settings).frames, Timer())
+    replay_bytes = make_attack(source, "replay", attack_seed(12, source.clip.stem, "replay", 0))
+    replay = engine._track(decode_video(replay_bytes, settings).frames, Timer())
+    assert moving_border(live) == 0.0
+    assert moving_border(replay) > BORDER_MIDPOINT
+
+
+@pytest.mark.parametrize("clip", [0, 3])
+def test_moving_border_ignores_a_hand_held_live_camera(engine, clip):
+    """Background edges that shake with a hand-held camera must not read as a screen's frame."""
+    source = real_sources(shared("data", "video", "real"))[clip]
+    video = make_attack(source, "handheld", attack_seed(11, source.clip.stem, "handheld", 0))
+    track = engine._track(decode_video(video, engine.settings).frames, Timer())
+    assert moving_border(track) < BORDER_MIDPOINT
 
 
 def test_eval_command_writes_the_report(tmp_path, models_dir):
@@ -131,10 +166,21 @@ def test_attacks_are_reproducible():
 
 @pytest.mark.slow
 def test_fresh_attack_set_meets_the_temporal_targets(settings, tmp_path):
-    """A seed never used for any midpoint: BPCER and print/still APCER <= 5 % (replay is not claimed)."""
+    """A seed never used for any midpoint: BPCER and print/still APCER <= 5 %.
+
+    Only the real clips count as live here: their hand-held 3 s variants are reported in docs/LIVENESS.md
+    and not claimed (a person who keeps still for 3 s falls under the nonrigid midpoint).
+    """
     from livematch.eval.attacks import build_set
     from livematch.eval.liveness import eval_liveness
 
-    manifest = build_set(real_sources(shared("data", "video", "real")), tmp_path, seed=2, attacks=("print", "still"))
+    sources = real_sources(shared("data", "video", "real"))
+    manifest = build_set(sources, tmp_path, seed=2, attacks=("print", "still"), lives=())
     report = eval_liveness(settings, manifest, tmp_path / "report.json", evidence="temporal")
     assert report["bpcer"] <= 0.05 and report["apcer"]["print"] <= 0.05 and report["apcer"]["still"] <= 0.05, report
+
+
+def test_eval_attacks_refuses_an_unknown_kind(tmp_path):
+    result = CliRunner().invoke(app, ["eval", "attacks", "--out", str(tmp_path), "--kinds", "print,deepfake"])
+    assert result.exit_code == 2 and "deepfake" in result.output
+    assert not (tmp_path / "manifest.tsv").exists()

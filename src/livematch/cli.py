@@ -212,12 +212,21 @@ def eval_attacks(
     real: Annotated[Path | None, typer.Option(help="folder of <name>.mp4 + <name>.jpg real clips")] = None,
     seed: Annotated[int, typer.Option(help="base seed; same seed, same set")] = 0,
     variants: Annotated[int, typer.Option(help="attacks of each type per clip")] = 1,
+    kinds: Annotated[str, typer.Option(help="comma-separated: attacks print,replay,still; live variants handheld")] = (
+        "print,replay,still,handheld"
+    ),
 ) -> None:
-    """Synthesise print, replay and still attacks from real clips, with a manifest listing both."""
-    from livematch.eval.attacks import build_set, real_sources
+    """Synthesise attacks (and hand-held live variants) from real clips, with a manifest listing all."""
+    from livematch.eval.attacks import ATTACK_TYPES, LIVE_TYPES, build_set, real_sources
 
+    wanted = [k.strip() for k in kinds.split(",") if k.strip()]
+    unknown = set(wanted) - set(ATTACK_TYPES) - set(LIVE_TYPES)
+    if unknown:
+        raise typer.BadParameter(f"unknown kinds {sorted(unknown)}", param_hint="--kinds")
     folder = real or _settings().shared_dir / "data" / "video" / "real"
-    manifest = build_set(real_sources(folder), out, seed=seed, variants=variants)
+    attacks = [k for k in wanted if k in ATTACK_TYPES]
+    lives = [k for k in wanted if k in LIVE_TYPES]
+    manifest = build_set(real_sources(folder), out, seed=seed, variants=variants, attacks=attacks, lives=lives)
     typer.echo(f"wrote {manifest}")
 
 
