@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     )
     embedder_flip: bool = Field(True, description="SFace: average the crop's and its mirror's embeddings")
     template_frames: int = Field(1, ge=1, description="video: quality-weighted mean of the best N frames' embeddings")
+    embed_threads: int = Field(2, ge=1, le=64, description="intra-op threads per embedding call (docs/PERFORMANCE.md)")
 
     # --- photo limits -------------------------------------------------------------------------
     photo_min_bytes: int = 1024

@@ -18,6 +18,8 @@ def session(model: bytes | str | Path, *, threads: int = 1) -> ort.InferenceSess
     proto = onnx.load(str(model)) if isinstance(model, (str, Path)) else onnx.load_from_string(model)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
+    # Idle pool threads would otherwise spin for the next op and steal the core another request needs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -38,12 +38,12 @@ def calibration_path(settings: Settings, embedder_name: str) -> Path:
 
 def _single(name: str, settings: Settings) -> Embedder:
     if name == SFaceEmbedder.name:
-        return SFaceEmbedder(flip=settings.embedder_flip)
+        return SFaceEmbedder(flip=settings.embedder_flip, threads=settings.embed_threads)
     if name == DlibEmbedder.name:
         return DlibEmbedder()
     installed = manifests(settings.models_dir)
     if name in installed:
-        return OnnxEmbedder(installed[name])
+        return OnnxEmbedder(installed[name], threads=settings.embed_threads)
     known = [SFaceEmbedder.name, DlibEmbedder.name, *installed]
     raise ValueError(
         f"unknown embedder {name!r}; known: {', '.join(known)} (optional ones: `livematch models install`)"
