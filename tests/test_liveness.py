@@ -145,12 +145,13 @@ def test_eval_command_writes_the_report(tmp_path, models_dir):
     images = shared("data", "spoof", "images")
     manifest = tmp_path / "m.tsv"
     manifest.write_text(f"{images / 'image_T1.jpg'}\tlive\tnone\n{images / 'image_F2.jpg'}\tattack\treplay\n")
-    out = tmp_path / "r.json"
+    out, plot = tmp_path / "r.json", tmp_path / "evidence.png"
     args = ["eval", "liveness", "--manifest", str(manifest), "--json", str(out), "--evidence", "minifasnet"]
-    result = CliRunner().invoke(app, args, env={"LIVEMATCH_MODELS_DIR": str(models_dir)})
+    result = CliRunner().invoke(app, [*args, "--plot", str(plot)], env={"LIVEMATCH_MODELS_DIR": str(models_dir)})
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert {"threshold", "bpcer", "apcer", "apcer_max", "acer", "items"} <= report.keys()
+    assert {"threshold", "bpcer", "bpcer_by_type", "apcer", "apcer_max", "acer", "items"} <= report.keys()
+    assert plot.read_bytes().startswith(b"\x89PNG")
     assert report["bpcer"] == 0.0 and report["apcer"] == {"replay": 0.0}
     assert [i["decision"] for i in report["items"]] == ["live", "attack"]
 

@@ -194,12 +194,13 @@ def eval_liveness(
     manifest: Annotated[Path, typer.Option(help="TSV: path<TAB>live|attack<TAB>attack_type", exists=True)],
     json_out: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
     evidence: Annotated[str, typer.Option(help="temporal | minifasnet | all")] = "all",
+    plot: Annotated[Path | None, typer.Option(help="write each cue's per-item evidence (PNG) here")] = None,
 ) -> None:
     """APCER per attack type, BPCER and ACER of the liveness decision, through Engine.verify."""
     from livematch.eval.liveness import eval_liveness as run
 
     try:
-        report = run(_settings(), manifest, json_out, evidence)
+        report = run(_settings(), manifest, json_out, evidence, plot)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

@@ -127,9 +127,14 @@ def summarise(items: list[Item], threshold: float) -> dict[str, object]:
         group = [i for i in items if i.label == "attack" and i.attack_type == kind]
         apcer[kind] = float(np.mean([i.decision != "attack" for i in group]))
     apcer_max = max(apcer.values(), default=0.0)
+    bpcer_by_type = {
+        kind: round(float(np.mean([i.decision != "live" for i in live if i.attack_type == kind])), 4)
+        for kind in sorted({i.attack_type for i in live})
+    }
     return {
         "threshold": threshold,
         "bpcer": round(bpcer, 4),
+        "bpcer_by_type": bpcer_by_type,
         "apcer": {k: round(v, 4) for k, v in apcer.items()},
         "apcer_max": round(apcer_max, 4),
         "acer": round((bpcer + apcer_max) / 2, 4),
@@ -141,12 +146,55 @@ def summarise(items: list[Item], threshold: float) -> dict[str, object]:
     }
 
 
-def eval_liveness(settings: Settings, manifest: Path, out: Path | None, evidence: str = "all") -> dict[str, object]:
-    """``livematch eval liveness``: run every manifest item, print the summary, write the JSON."""
+def evidence_plot(items: list[Item], path: Path) -> None:
+    """One panel per cue (and the fused score): every item's log-odds of "live", grouped by label and type.
+
+    Log-odds put each cue's own midpoint at 0 and keep the margins readable where the 0..1 score
+    saturates, so a glance shows which cue rejects which attack and how close the live clips come.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = sorted({(i.label, i.attack_type) for i in items}, key=lambda g: (g[0] != "live", g[1]))
+    cues = sorted({name for i in items for name in i.evidence})
+    panels = [
+        ("liveness_score", lambda i: i.score),
+        *((c, lambda i, c=c: i.evidence.get(c, {}).get("live")) for c in cues),
+    ]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6, 1.3 * len(groups)), 2.2 * len(panels)), sharex=True)
+    rng = np.random.default_rng(0)  # jitter only
+    for ax, (name, get) in zip(np.atleast_1d(axes), panels, strict=True):
+        for x, (label, kind) in enumerate(groups):
+            values = [get(i) for i in items if (i.label, i.attack_type) == (label, kind) and get(i) is not None]
+            p = np.clip(np.asarray(values, dtype=float), 1e-4, 1 - 1e-4)
+            y = np.log(p / (1 - p))
+            ax.scatter(x + rng.uniform(-0.2, 0.2, len(y)), y, s=14, c="tab:green" if label == "live" else "tab:red")
+        ax.axhline(0, color="k", lw=0.8, ls="--")
+        ax.set_ylabel(f"{name}\nlog-odds live", fontsize=8)
+    errors = {g: sum(i.decision == "error" and (i.label, i.attack_type) == g for i in items) for g in groups}
+    ticks = [
+        f"{label}\n{kind}" + (f"\n{errors[(label, kind)]} errors" if errors[(label, kind)] else "")
+        for label, kind in groups
+    ]
+    np.atleast_1d(axes)[-1].set_xticks(range(len(groups)), ticks, fontsize=8)
+    fig.suptitle("liveness evidence per item (above 0: live; green = live label, red = attack)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def eval_liveness(
+    settings: Settings, manifest: Path, out: Path | None, evidence: str = "all", plot: Path | None = None
+) -> dict[str, object]:
+    """``livematch eval liveness``: run every manifest item, print the summary, write the JSON (and plot)."""
     engine = select_evidence(Engine(settings), evidence)
     items = [run_item(engine, item, manifest.parent) for item in tqdm(read_manifest(manifest), unit="item")]
     report = {"evidence": [s.name for s in engine.liveness_sources], **summarise(items, settings.liveness_threshold)}
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=1))
+    if plot is not None:
+        evidence_plot(items, plot)
     return report
