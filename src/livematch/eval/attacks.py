@@ -35,6 +35,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 ATTACK_TYPES = ("print", "replay", "still")
 LIVE_TYPES = ("handheld",)
@@ -362,14 +363,11 @@ def build_set(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = [(str(s.clip.resolve()), "live", "none") for s in sources]
     kinds = [(kind, "live") for kind in lives] + [(kind, "attack") for kind in attacks]
-    for source in sources:
-        for kind, label in kinds:
-            for variant in range(variants):
-                name = f"{source.clip.stem}__{kind}{variant}.mp4"
-                (out_dir / name).write_bytes(
-                    make_attack(source, kind, attack_seed(seed, source.clip.stem, kind, variant))
-                )
-                rows.append((name, label, kind))
+    jobs = [(source, kind, label, v) for source in sources for kind, label in kinds for v in range(variants)]
+    for source, kind, label, variant in tqdm(jobs, desc="synthesising", unit="video"):
+        name = f"{source.clip.stem}__{kind}{variant}.mp4"
+        (out_dir / name).write_bytes(make_attack(source, kind, attack_seed(seed, source.clip.stem, kind, variant)))
+        rows.append((name, label, kind))
     manifest = out_dir / "manifest.tsv"
     with manifest.open("w", newline="") as f:
         csv.writer(f, delimiter="\t", lineterminator="\n").writerows(rows)
