@@ -115,4 +115,5 @@ def _extract(tarball: Path, member: str, target: Path, sha256: str) -> None:
 
 
 def _sha256(path: Path) -> str:
+    # Not models.file_sha256: that one caches per path, and this command may replace the file it hashed.
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -3,7 +3,8 @@
 A replayed video or a print is a bounded plane held by hand. Its boundary (a screen's bezel, a sheet's edge)
 is a long straight edge beside the face, and the hand moves it between frames. A live scene rarely has that
 combination on two orthogonal sides of the face: background lines (doors, shelves) usually stand on one
-axis only, and with a camera on a tripod or a desk they do not move at all.
+axis only, and with a camera on a tripod or a desk they do not move at all. A hand-held camera does move
+them, now and then in one probed frame, which is why the temporal evidence asks for two (``temporal.py``).
 
 ``moving_border`` is the fraction of probed frames in which long straight edges (LSD segments at least a
 quarter of the frame's shorter side and half the face's size along it, so not the outline of hair) lie
