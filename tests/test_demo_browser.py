@@ -70,7 +70,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
 
 @pytest.fixture(scope="module")
 def page(server: Replica, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
-    """The demo page with the camera started and 3 seconds already recorded; console errors collected."""
+    """The demo page with the camera started and 5 seconds already recorded; console errors collected."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} not installed (.ci/run installs Debian's chromium with apt)"
         pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
@@ -88,8 +88,8 @@ def page(server: Replica, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         page.goto(server.url + "/demo")
         page.get_by_role("button", name="Start camera").click()
         expect(page.locator("#hint")).to_have_text(re.compile("^Good light"))  # the live hint reads the frames
-        page.get_by_role("button", name="Record 3 seconds").click()
-        expect(page.locator("#video-status")).to_have_text(re.compile("^Recorded"), timeout=15_000)
+        page.get_by_role("button", name="Record 5 seconds").click()
+        expect(page.locator("#video-status")).to_have_text(re.compile("^Recorded"), timeout=20_000)
         page.screenshot(path=ARTIFACTS / "demo-recorded.png", full_page=True)
         yield page
         browser.close()

@@ -1,8 +1,8 @@
-// livematch capture page: camera preview with a light hint, a 3-second MediaRecorder clip, a photo,
+// livematch capture page: camera preview with a light hint, a 5-second MediaRecorder clip, a photo,
 // and one multipart POST to demo/verify. No framework, no build step; works in Chromium and Firefox.
 "use strict";
 
-const RECORD_MS = 3000;
+const RECORD_MS = 5000; // 3 s let calm users fail the motion cues (docs/LIVENESS.md, "Short, calm live clips")
 const COUNTDOWN_S = 3;
 const THRESHOLDS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 const RECOMMENDED = 0.7;
@@ -22,7 +22,7 @@ const MESSAGES = {
   4004: "The face in the photo is partly covered (eyes, nose or mouth). Choose another photo, " +
     "or untick the quality check.",
   4007: "No face could be followed through the video. Keep your face inside the oval, in good light, " +
-    "for all 3 seconds, and record again.",
+    "for all 5 seconds, and record again.",
   5000: "Something unexpected went wrong on the server. The request id below helps its operator find out what.",
 };
 
