@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -22,7 +23,7 @@ from livematch.calibration import Calibration, builtin_path
 from livematch.cli import app
 from livematch.config import Settings
 from livematch.embed import DlibEmbedder, FusedEmbedder, SFaceEmbedder, load_embedder, unit
-from livematch.embed.install import OPTIONAL, _extract
+from livematch.embed.install import OPTIONAL, _client, _extract
 from livematch.embed.onnxface import EmbedderManifest
 from livematch.embed.template import chosen, template
 from livematch.engine import Engine
@@ -219,3 +220,24 @@ def test_shipped_calibrations_match_the_pinned_optional_models() -> None:
         cal = Calibration.load(builtin_path(model.manifest.name), embedder_sha256=model.manifest.sha256)
         assert cal.embedder == model.manifest.name
         assert np.all(np.diff(cal.similarity) > 0) and np.all(np.diff(cal.score) >= 0)
+
+
+def test_a_failing_registry_client_is_one_readable_line(tmp_path: Path, monkeypatch) -> None:
+    """No network or no such version: the install command says what the client said, without a traceback."""
+    failing = [
+        sys.executable,
+        "-c",
+        "import sys; sys.stderr.write('warming up\\nno route to registry\\n'); sys.exit(3)",
+    ]
+    with pytest.raises(RuntimeError, match=r"failed: no route to registry$"):
+        _client(failing)
+
+    def unreachable(models_dir: Path) -> list[Path]:
+        return [_client(failing)]
+
+    monkeypatch.setattr("livematch.embed.install.install", unreachable)
+    monkeypatch.setenv("LIVEMATCH_MODELS_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["models", "install"])
+    assert result.exit_code == 2
+    assert "install failed:" in result.output and "no route to registry" in result.output
+    assert "Traceback" not in result.output

