@@ -130,7 +130,7 @@ def _pip_download(package: str, version: str, dest: Path) -> Path:
 
 def _client(command: list[str]) -> str:
     """Run a registry client; its failure (no network, no such version) becomes one readable line."""
-    name = " ".join(Path(command[0]).name if i == 0 else part for i, part in enumerate(command[:4]))
+    name = " ".join([Path(command[0]).name, *command[1:4]])  # e.g. "python3 -m pip download"
     try:
         return subprocess.run(command, check=True, capture_output=True, text=True, timeout=600).stdout
     except subprocess.CalledProcessError as exc:
