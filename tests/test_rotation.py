@@ -46,3 +46,17 @@ def test_video_display_rotation_is_honoured(engine, settings, rotation):
     upright = frames[0]
     assert video.frames[0].bgr.shape[:2] == (upright.shape[0] & ~1, upright.shape[1] & ~1)
     assert engine.detector.detect(video.frames[0].bgr), "face should be upright after rotation"
+    # the dense grey glimpses share the sampled frames' orientation and pixel coordinates
+    first = video.frames[0]
+    glimpse = min(video.glimpses, key=lambda g: abs(g.timestamp - first.timestamp))
+    assert glimpse.gray.shape == first.bgr.shape[:2]
+    assert np.abs(glimpse.gray.astype(np.int16) - cv2.cvtColor(first.bgr, cv2.COLOR_BGR2GRAY)).mean() < 6
+
+
+def test_glimpses_are_dense_and_capped(settings):
+    """Ten grey frames a second from the start, never more than the cap (they cost memory and landmarks)."""
+    capped = settings.model_copy(update={"video_glimpse_frames": 12})
+    video = decode_video(encode_video(read_frames(shared("data", "video", "grid_s2_swwp2s.mp4"))), capped)
+    gaps = np.diff([g.timestamp for g in video.glimpses])
+    assert len(video.glimpses) == 12 and video.glimpses[0].timestamp == 0.0
+    assert abs(gaps.mean() - 1 / settings.video_glimpse_fps) < 0.01 and gaps.max() <= 0.121

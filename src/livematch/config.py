@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     video_min_seconds: float = 2.0
     video_max_seconds: float = 20.0
     video_sample_frames: int = 12
+    video_glimpse_fps: float = Field(10.0, gt=0, description="grey frames per second kept for the eye-closure cue")
+    video_glimpse_frames: int = Field(40, ge=0, description="at most this many (the first seconds of the clip)")
     video_max_decoded_frames: int = 900
     video_max_decoded_pixels: int = Field(1_300_000_000, description="decode budget: 20 s of 1080p at 30 fps")
 
