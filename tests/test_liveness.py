@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from livematch.cli import app
 from livematch.engine import Engine, Timer
-from livematch.eval.attacks import attack_seed, make_attack, print_attack, real_sources
+from livematch.eval.attacks import attack_seed, encode, make_attack, print_attack, read_clip, real_sources
 from livematch.eval.liveness import Item, run_item, select_evidence
 from livematch.liveness.border import moving_border
-from livematch.liveness.temporal import BORDER_MIDPOINT
+from livematch.liveness.temporal import BORDER_MIDPOINT, CLOSURE_MIDPOINT, NONRIGID_MIDPOINT, eye_closure
 from livematch.media import decode_video
 from livematch.packs.minifasnet import build_onnx, parse_name
 from livematch.packs.torchpickle import load_state_dict
@@ -121,13 +121,39 @@ def test_synthesised_attacks_are_rejected_by_temporal_evidence(engine, tmp_path,
     assert item.decision == "attack", item
 
 
+def test_a_calm_face_that_blinks_is_live_and_its_print_is_not(engine, tmp_path):
+    """liveportrait_d9's first 3 s hardly move (a print's nonrigid_motion) but the person blinks; paper cannot."""
+    source = next(s for s in real_sources(shared("data", "video", "real")) if s.clip.stem == "liveportrait_d9")
+    calm = tmp_path / "calm.mp4"
+    calm.write_bytes(encode(read_clip(source.clip, seconds=3.0)))
+    item = run_item(engine, Item(str(calm), "live", "calm"), tmp_path)
+    assert item.evidence["nonrigid_motion"]["value"] < NONRIGID_MIDPOINT
+    assert item.evidence["eye_closure"]["value"] < CLOSURE_MIDPOINT
+    assert item.decision == "live", item
+    printed = make_attack(source, "print", attack_seed(11, source.clip.stem, "print", 0))
+    assert eye_closure(engine._track(decode_video(printed, engine.settings), Timer()), engine.landmarks) > 0.8
+    (tmp_path / "print.mp4").write_bytes(printed)
+    assert run_item(engine, Item(str(tmp_path / "print.mp4"), "attack", "print"), tmp_path).decision == "attack"
+
+
+def test_a_blink_does_not_excuse_a_replay_whose_frame_shows(engine, tmp_path):
+    """A calm person replayed on a held phone blinks and moves as a plane; one moved edge keeps it a replay."""
+    source = next(s for s in real_sources(shared("data", "video", "real")) if s.clip.stem == "liveportrait_s18")
+    replay = tmp_path / "replay.mp4"
+    replay.write_bytes(make_attack(source, "replay", attack_seed(21, source.clip.stem, "replay", 0)))
+    item = run_item(engine, Item(str(replay), "attack", "replay"), tmp_path)
+    assert 0 < item.evidence["moving_border"]["value"] < BORDER_MIDPOINT  # the frame, seen in one probe only
+    assert item.evidence["nonrigid_motion"]["value"] < NONRIGID_MIDPOINT
+    assert item.decision == "attack", item
+
+
 def test_moving_border_sees_the_screen_not_the_room(engine):
     """A replay's bezel moves around the face (value > 0); the same clip filmed live has no such frame (0)."""
     source = real_sources(shared("data", "video", "real"))[2]
     settings = engine.settings
-    live = engine._track(decode_video(source.clip.read_bytes(), settings).frames, Timer())
+    live = engine._track(decode_video(source.clip.read_bytes(), settings), Timer())
     replay_bytes = make_attack(source, "replay", attack_seed(12, source.clip.stem, "replay", 0))
-    replay = engine._track(decode_video(replay_bytes, settings).frames, Timer())
+    replay = engine._track(decode_video(replay_bytes, settings), Timer())
     assert moving_border(live) == 0.0
     assert moving_border(replay) > BORDER_MIDPOINT
 
@@ -137,7 +163,7 @@ def test_moving_border_ignores_a_hand_held_live_camera(engine, clip):
     """Background edges that shake with a hand-held camera must not read as a screen's frame."""
     source = real_sources(shared("data", "video", "real"))[clip]
     video = make_attack(source, "handheld", attack_seed(11, source.clip.stem, "handheld", 0))
-    track = engine._track(decode_video(video, engine.settings).frames, Timer())
+    track = engine._track(decode_video(video, engine.settings), Timer())
     assert moving_border(track) < BORDER_MIDPOINT
 
 

@@ -26,7 +26,7 @@ from livematch.faces import Detector, Face, LandmarkModel
 from livematch.faces.track import Track, follow
 from livematch.liveness import LivenessResult, TemporalEvidence, fuse
 from livematch.liveness.minifasnet import load_packs
-from livematch.media import Frame, decode_photo, decode_video
+from livematch.media import Frame, Video, decode_photo, decode_video
 from livematch.models import BUILTIN
 from livematch.quality import frame_quality
 from livematch.quality.occlusion import OcclusionChecker
@@ -105,7 +105,7 @@ class Engine:
             if calibrated
             else None
         )
-        self.liveness_sources = [TemporalEvidence(), *load_packs(self.settings.models_dir)]
+        self.liveness_sources = [TemporalEvidence(self.landmarks), *load_packs(self.settings.models_dir)]
         self.occlusion = OcclusionChecker()
         # The photo branch runs beside the video branch of the same request; OpenCV then gets one
         # thread per call, since the service already parallelises across requests and branches.
@@ -124,7 +124,7 @@ class Engine:
             with timer.stage("video_decode"):
                 clip = decode_video(video, self.settings)
             short = clip.duration < self.settings.video_min_seconds
-            track = None if short else self._track(clip.frames, timer)
+            track = None if short else self._track(clip, timer)
         except LivematchError:
             photo_job.result()  # photo errors are reported before video errors, as documented
             raise
@@ -219,9 +219,10 @@ class Engine:
         found = [(image, self.detector.detect(image)) for image in candidates]
         return max(found, key=lambda pair: pair[1][0].score if pair[1] else 0.0)
 
-    def _track(self, frames: list[Frame], timer: Timer) -> Track:
+    def _track(self, clip: Video, timer: Timer) -> Track:
         with timer.stage("detection"):
-            track = follow([(frame, self.detector.detect(frame.bgr, max_side=VIDEO_DETECT_SIDE)) for frame in frames])
+            track = follow([(f, self.detector.detect(f.bgr, max_side=VIDEO_DETECT_SIDE)) for f in clip.frames])
+        track.glimpses = clip.glimpses
         if not track.faces or track.coverage < MIN_TRACK_COVERAGE:
             raise LivenessCheckFailed(
                 f"liveness silent check failed: a face was found in {len(track.faces)} "

@@ -25,14 +25,18 @@ class LandmarkModel:
 
     def annotate(self, gray: np.ndarray, face: Face) -> Face:
         """Fill ``face.landmarks68`` and replace ``face.points5`` with the 68-point derived five."""
-        x, y, w, h = face.box
-        left, top = x + _BOX_MAP[0] * w, y + _BOX_MAP[1] * h
-        rect = dlib.rectangle(int(left), int(top), int(left + _BOX_MAP[2] * w), int(top + _BOX_MAP[3] * h))
-        shape = self._predictor(gray, rect)
-        pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        pts = self.points(gray, face.box)
         face.landmarks68 = pts
         face.points5 = five_from_68(pts)
         return face
+
+    def points(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """The 68 landmarks ``(x, y)`` of the face in a YuNet ``(x, y, w, h)`` box."""
+        x, y, w, h = box
+        left, top = x + _BOX_MAP[0] * w, y + _BOX_MAP[1] * h
+        rect = dlib.rectangle(int(left), int(top), int(left + _BOX_MAP[2] * w), int(top + _BOX_MAP[3] * h))
+        shape = self._predictor(gray, rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
 def five_from_68(pts: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livematch.faces.record import Face
-from livematch.media.video import Frame
+from livematch.media.video import Frame, Glimpse
 
 
 @dataclass
@@ -22,6 +22,13 @@ class Track:
     faces: list[Face] = field(default_factory=list)
     sampled: int = 0
     crowded_frames: int = 0  # frames with a second face at least half the main face's size
+    glimpses: list[Glimpse] = field(default_factory=list)  # the video's dense grey frames, for eye closure
+
+    def box_at(self, timestamp: float) -> np.ndarray:
+        """The face box at ``timestamp``, linearly interpolated between the sampled frames' boxes."""
+        times = [frame.timestamp for frame in self.frames]
+        boxes = np.array([face.box for face in self.faces])
+        return np.array([np.interp(timestamp, times, boxes[:, k]) for k in range(4)], dtype=np.float32)
 
     @property
     def coverage(self) -> float:

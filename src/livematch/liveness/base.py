@@ -15,11 +15,15 @@ from livematch.faces.track import Track
 
 @dataclass(frozen=True)
 class Evidence:
-    """One cue's verdict: ``live`` in 0..1 (higher = live) and the raw value it came from."""
+    """One cue's verdict: ``live`` in 0..1 (higher = live) and the raw value it came from.
+
+    A cue that is not ``decisive`` is reported but left out of the fusion (it acts through another).
+    """
 
     name: str
     live: float
     value: float
+    decisive: bool = True
 
 
 @dataclass
@@ -48,6 +52,6 @@ class EvidenceSource(Protocol):
 
 
 def fuse(evidence: list[Evidence], threshold: float) -> LivenessResult:
-    """Minimum of the sources' ``live`` values; ``ok`` at or above ``threshold``, else ``hack``."""
-    score = min((e.live for e in evidence), default=0.0)
+    """Minimum of the decisive ``live`` values; ``ok`` at or above ``threshold``, else ``hack``."""
+    score = min((e.live for e in evidence if e.decisive), default=0.0)
     return LivenessResult(score=round(score, 4), status="ok" if score >= threshold else "hack", evidence=evidence)

@@ -259,7 +259,8 @@ function showResult(body) {
   rows.replaceChildren();
   for (const e of body.evidence || []) {
     const tr = document.createElement("tr");
-    for (const value of [e.name, e.live.toFixed(3), Number(e.value.toPrecision(4)).toString()]) {
+    const name = e.decisive === false ? `${e.name} (not counted on its own)` : e.name;
+    for (const value of [name, e.live.toFixed(3), Number(e.value.toPrecision(4)).toString()]) {
       const td = document.createElement("td");
       td.textContent = value;
       tr.append(td);
