@@ -196,7 +196,7 @@ def test_fresh_attack_set_meets_the_temporal_targets(settings, tmp_path):
     """A seed never used for any midpoint: BPCER and print/still APCER <= 5 %.
 
     Only the real clips count as live here: their hand-held 3 s variants are reported in docs/LIVENESS.md
-    and not claimed (a person who keeps still for 3 s falls under the nonrigid midpoint).
+    and not claimed (a person who keeps still for 3 s without blinking falls under the nonrigid midpoint).
     """
     from livematch.eval.attacks import build_set
     from livematch.eval.liveness import eval_liveness
