@@ -47,7 +47,7 @@ class Item:
     score: float | None = None
     decision: str = "error"
     code: int | None = None
-    evidence: dict[str, dict[str, float]] = field(default_factory=dict)
+    evidence: dict[str, dict[str, float | bool]] = field(default_factory=dict)
     liveness_ms: float | None = None
 
 
@@ -113,7 +113,10 @@ def run_item(engine: Engine, item: Item, root: Path) -> Item:
         return item
     item.score = result.liveness.score
     item.decision = "live" if result.liveness.passed else "attack"
-    item.evidence = {e.name: {"live": round(e.live, 4), "value": round(e.value, 6)} for e in result.liveness.evidence}
+    item.evidence = {
+        e.name: {"live": round(e.live, 4), "value": round(e.value, 6), "decisive": e.decisive}
+        for e in result.liveness.evidence
+    }
     item.liveness_ms = round(result.timings_ms.get("liveness", 0.0), 2)
     return item
 
@@ -159,6 +162,7 @@ def evidence_plot(items: list[Item], path: Path) -> None:
 
     groups = sorted({(i.label, i.attack_type) for i in items}, key=lambda g: (g[0] != "live", g[1]))
     cues = sorted({name for i in items for name in i.evidence})
+    advisory = {name for i in items for name, e in i.evidence.items() if not e.get("decisive", True)}
     panels = [
         ("liveness_score", lambda i: i.score),
         *((c, lambda i, c=c: i.evidence.get(c, {}).get("live")) for c in cues),
@@ -172,7 +176,7 @@ def evidence_plot(items: list[Item], path: Path) -> None:
             y = np.log(p / (1 - p))
             ax.scatter(x + rng.uniform(-0.2, 0.2, len(y)), y, s=14, c="tab:green" if label == "live" else "tab:red")
         ax.axhline(0, color="k", lw=0.8, ls="--")
-        ax.set_ylabel(f"{name}\nlog-odds live", fontsize=8)
+        ax.set_ylabel(f"{name}\nlog-odds live" + ("\n(not counted alone)" if name in advisory else ""), fontsize=8)
     errors = {g: sum(i.decision == "error" and (i.label, i.attack_type) == g for i in items) for g in groups}
     ticks = [
         f"{label}\n{kind}" + (f"\n{errors[(label, kind)]} errors" if errors[(label, kind)] else "")
