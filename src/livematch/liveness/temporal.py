@@ -91,11 +91,12 @@ class TemporalEvidence:
     def _with_blink(self, cues: list[Evidence], track: Track, *, screen_seen: bool) -> list[Evidence]:
         """Cues that call the face a picture (paper: planar; still: unchanging) are overruled by a blink.
 
-        Computed only when one of them says "picture" (it costs ~2 ms a glimpse). A blink rules out
-        paper and a still image, not a screen: a calm face replayed on a held phone blinks and moves as
-        a plane. So the blink counts only when no probe saw a moving straight edge (``moving_border``
-        exactly 0); otherwise planar motion stays the evidence against a screen whose frame shows in
-        part. ``eye_closure`` is reported but does not vote on its own: not blinking proves nothing.
+        Computed only when one of them says "picture" (a landmark call per glimpse read, ~1-3 ms each).
+        A blink rules out paper and a still image, not a screen: a calm face replayed on a held phone
+        blinks and moves as a plane. So the blink counts only when no probe saw a moving straight edge
+        (``moving_border`` exactly 0); otherwise planar motion stays the evidence against a screen whose
+        frame shows in part. ``eye_closure`` is reported but does not vote on its own: not blinking
+        proves nothing.
         """
         if screen_seen or all(cue.live >= 0.5 for cue in cues):
             return cues
@@ -110,7 +111,7 @@ def eye_closure(track: Track, landmarks: LandmarkModel) -> float:
 
     Every other glimpse is read first (5 a second: a blink keeps the eyes below ``DIP`` of their
     opening for 200-300 ms, so one of them falls in it), then the neighbours of every dip, which find
-    the blink's deepest frame; this halves the landmark calls (~2.5 ms each). The face box in each
+    the blink's deepest frame; this halves the landmark calls. The face box in each
     glimpse is interpolated between the tracked boxes, never extrapolated: before the first sampled
     frame a moving sheet may already be elsewhere, and landmarks on a shifted box read as closed eyes.
     """
