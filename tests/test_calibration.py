@@ -109,7 +109,7 @@ def test_identity_groups_are_disjoint_partitions() -> None:
 
 def test_photo_vs_photo_api(engine: Engine) -> None:
     root = shared("data", "faces", "celeba-dev")
-    rows = read_identities(root / "identities.tsv")
+    rows = read_identities(root / "identities.tsv", root)
     first = [p for p, i in rows if i == rows[0][1]][:2]
     other = next(p for p, i in rows if i != rows[0][1])
     a, b, c = (engine.embed_photo((root / p).read_bytes()).embedding for p in (*first, other))
@@ -119,7 +119,8 @@ def test_photo_vs_photo_api(engine: Engine) -> None:
 
 def subset_tsv(tmp_path: Path, identities: int) -> Path:
     """The first ``identities`` people with 12 photos each (so each CV group has pairs enough to fit)."""
-    rows = read_identities(shared("data", "faces", "celeba-dev", "identities.tsv"))
+    root = shared("data", "faces", "celeba-dev")
+    rows = read_identities(root / "identities.tsv", root)
     counts = Counter(i for _, i in rows)
     keep = sorted(i for i, n in counts.items() if n == 12)[:identities]
     path = tmp_path / "ids.tsv"
@@ -130,8 +131,9 @@ def subset_tsv(tmp_path: Path, identities: int) -> Path:
 def test_eval_verification_on_a_subset(tmp_path: Path) -> None:
     identities = subset_tsv(tmp_path, 15)
     (tmp_path / "noise.jpg").write_bytes(jpeg(noise(200, 200)))  # no face: a failure to enrol, not a crash
+    first_identity = sorted(read_identities(identities, shared("data", "faces", "celeba-dev")))[0][1]
     with identities.open("a") as f:
-        f.write(f"{tmp_path / 'noise.jpg'}\t{sorted(read_identities(identities))[0][1]}\n")
+        f.write(f"{tmp_path / 'noise.jpg'}\t{first_identity}\n")
     report = run_eval(tmp_path, identities, folds=3)
     check_report(report)
     assert report["identities"] == 15 and report["images"] == 181

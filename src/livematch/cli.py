@@ -6,14 +6,30 @@ import json
 import secrets
 import string
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from livematch.config import Settings
+from livematch.errors import LivematchError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Bad input ends a command with one line on stderr and exit code 2, never with a traceback."""
+    try:
+        yield
+    except LivematchError as exc:
+        typer.echo(f"error {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    except (ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _settings() -> Settings:
@@ -158,7 +174,8 @@ def calibrate(
     """Fit a calibration file for the active embedder on labelled photos."""
     from livematch.eval.verification import calibrate_command
 
-    calibrate_command(_settings(), identities, images, out)
+    with _clear_errors():
+        calibrate_command(_settings(), identities, images, out)
 
 
 eval_app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled data; JSON reports.")
@@ -176,11 +193,8 @@ def eval_verification(
     """FAR/TAR of the shipped calibration at thresholds 0.4 … 0.9, EER, failures to enrol; optional CV."""
     from livematch.eval.verification import verification_command
 
-    try:
+    with _clear_errors():
         report = verification_command(_settings(), identities, images, json_out, plot, folds)
-    except ValueError as exc:  # too few identities or pairs for the folds asked for
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
     keys = ("images", "failures_to_enrol", "genuine_pairs", "impostor_pairs", "eer", "seconds")
     summary = {k: report[k] for k in keys}
     summary["thresholds"] = [
@@ -199,11 +213,8 @@ def eval_liveness(
     """APCER per attack type, BPCER and ACER of the liveness decision, through Engine.verify."""
     from livematch.eval.liveness import eval_liveness as run
 
-    try:
+    with _clear_errors():
         report = run(_settings(), manifest, json_out, evidence, plot)
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "items"}, indent=1))
 
 
@@ -227,7 +238,8 @@ def eval_attacks(
     folder = real or _settings().shared_dir / "data" / "video" / "real"
     attacks = [k for k in wanted if k in ATTACK_TYPES]
     lives = [k for k in wanted if k in LIVE_TYPES]
-    manifest = build_set(real_sources(folder), out, seed=seed, variants=variants, attacks=attacks, lives=lives)
+    with _clear_errors():
+        manifest = build_set(real_sources(folder), out, seed=seed, variants=variants, attacks=attacks, lives=lives)
     typer.echo(f"wrote {manifest}")
 
 
@@ -240,7 +252,8 @@ def eval_occlusion(
     from livematch.engine import Engine
     from livematch.eval.occlusion import eval_command
 
-    report = eval_command(Engine(_settings()), manifest, json_out)
+    with _clear_errors():
+        report = eval_command(Engine(_settings()), manifest, json_out)
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "items"}, indent=1))
 
 
@@ -256,7 +269,8 @@ def bench(
     """Latency per stage and end to end, the decode+detect floor, and (with --concurrency) throughput."""
     from livematch.bench import run_bench
 
-    report = run_bench(_settings(), video, photo, repeat, concurrency, requests)
+    with _clear_errors():
+        report = run_bench(_settings(), video, photo, repeat, concurrency, requests)
     text = json.dumps(report, indent=1)
     if json_out:
         json_out.write_text(text + "\n")
@@ -279,7 +293,8 @@ def models_import(
         typer.echo(f"unknown pack {pack!r}; known: {PACK}", err=True)
         raise typer.Exit(2)
     settings = _settings()
-    entry = import_pack(folder, settings.models_dir)
+    with _clear_errors():
+        entry = import_pack(folder, settings.models_dir)
     for model in entry["models"]:
         typer.echo(f"{settings.models_dir / model['file']}  sha256 {model['sha256']}")
 

@@ -329,8 +329,11 @@ class Source:
 
 
 def real_sources(folder: Path) -> list[Source]:
-    """Every ``<name>.mp4`` with a ``<name>.jpg`` beside it, sorted by name."""
-    return [Source(c, c.with_suffix(".jpg")) for c in sorted(folder.glob("*.mp4")) if c.with_suffix(".jpg").exists()]
+    """Every ``<name>.mp4`` with a ``<name>.jpg`` beside it, sorted by name (``ValueError`` if none)."""
+    sources = [Source(c, c.with_suffix(".jpg")) for c in sorted(folder.glob("*.mp4")) if c.with_suffix(".jpg").exists()]
+    if not sources:
+        raise ValueError(f"{folder}: no <name>.mp4 with a <name>.jpg beside it")
+    return sources
 
 
 def attack_seed(seed: int, clip: str, attack: str, variant: int) -> int:

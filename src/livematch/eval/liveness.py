@@ -17,7 +17,6 @@ so the numbers are the service's numbers. Each manifest row is ``path<TAB>live|a
 from __future__ import annotations
 
 import copy
-import csv
 import io
 import json
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,8 @@ from tqdm import tqdm
 
 from livematch.config import Settings
 from livematch.engine import Engine, VerifyOptions
-from livematch.errors import LivematchError
+from livematch.errors import InvalidImageType, LivematchError
+from livematch.eval.files import read_rows, writable
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 EVIDENCE_CHOICES = ("temporal", "minifasnet", "all")
@@ -52,15 +52,17 @@ class Item:
 
 
 def read_manifest(path: Path) -> list[Item]:
-    """Rows of a liveness manifest (a header row starting with ``path`` is skipped)."""
-    with path.open(newline="") as f:
-        rows = [r for r in csv.reader(f, delimiter="\t") if len(r) >= 3 and r[0] != "path"]
+    """Rows of a liveness manifest, paths relative to its folder, checked by ``files.read_rows``."""
+    rows = read_rows(path, ("path", "label", "attack_type"), path.parent, {1: {"live", "attack"}})
     return [Item(p, label, kind) for p, label, kind in rows]
 
 
 def image_as_video(data: bytes, min_side: int) -> tuple[bytes, bytes]:
     """``(one-frame video, JPEG photo)`` of an image, upright and at least ``min_side`` on its shorter side."""
-    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    try:
+        image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    except (OSError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
+        raise InvalidImageType("image: cannot be decoded") from exc
     scale = max(1.0, min_side / min(image.size))
     if scale > 1:
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
@@ -78,8 +80,11 @@ def image_as_video(data: bytes, min_side: int) -> tuple[bytes, bytes]:
 
 def video_photo(data: bytes) -> bytes:
     """A JPEG of the video's first frame (the photo argument; liveness does not depend on it)."""
-    with av.open(io.BytesIO(data)) as container:
-        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    except (av.FFmpegError, StopIteration, IndexError) as exc:
+        raise InvalidImageType("video: cannot be decoded") from exc
     return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
 
 
@@ -97,16 +102,16 @@ def select_evidence(engine: Engine, evidence: str) -> Engine:
 
 def run_item(engine: Engine, item: Item, root: Path) -> Item:
     """Verify one item and fill in its score, decision and evidence."""
-    path = Path(item.path) if Path(item.path).is_absolute() else root / item.path
+    path = root / item.path
     data = path.read_bytes()
     runner = engine
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        video, photo = image_as_video(data, engine.settings.video_min_side)
-        runner = copy.copy(engine)
-        runner.settings = engine.settings.model_copy(update={"video_min_seconds": 0.0})
-    else:
-        video, photo = data, video_photo(data)
     try:
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            video, photo = image_as_video(data, engine.settings.video_min_side)
+            runner = copy.copy(engine)
+            runner.settings = engine.settings.model_copy(update={"video_min_seconds": 0.0})
+        else:
+            video, photo = data, video_photo(data)
         result = runner.verify(photo, video, VerifyOptions(auto_rotate=True))
     except LivematchError as exc:
         item.code, item.decision = exc.code, "error"
@@ -193,11 +198,12 @@ def eval_liveness(
     settings: Settings, manifest: Path, out: Path | None, evidence: str = "all", plot: Path | None = None
 ) -> dict[str, object]:
     """``livematch eval liveness``: run every manifest item, print the summary, write the JSON (and plot)."""
+    writable(out, plot)
+    manifest_items = read_manifest(manifest)
     engine = select_evidence(Engine(settings), evidence)
-    items = [run_item(engine, item, manifest.parent) for item in tqdm(read_manifest(manifest), unit="item")]
+    items = [run_item(engine, item, manifest.parent) for item in tqdm(manifest_items, unit="item")]
     report = {"evidence": [s.name for s in engine.liveness_sources], **summarise(items, settings.liveness_threshold)}
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=1))
     if plot is not None:
         evidence_plot(items, plot)

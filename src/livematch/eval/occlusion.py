@@ -8,7 +8,6 @@ for an occluded photo and as a pass for a clear one (it is not a false 4004).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -17,17 +16,13 @@ from tqdm import tqdm
 
 from livematch.engine import Engine, Timer
 from livematch.errors import LivematchError
+from livematch.eval.files import read_rows, writable
 from livematch.quality.occlusion import REGIONS, OccludedFace
 
 
 def read_manifest(path: Path) -> list[tuple[str, str]]:
-    """Rows ``(relative_path, occluded|clear)``; extra columns and a ``path`` header are ignored."""
-    with path.open(newline="") as f:
-        rows = [r for r in csv.reader(f, delimiter="\t") if len(r) >= 2 and r[0] != "path"]
-    bad = {r[1] for r in rows} - {"occluded", "clear"}
-    if bad:
-        raise ValueError(f"{path}: labels must be 'occluded' or 'clear', found {sorted(bad)}")
-    return [(r[0], r[1]) for r in rows]
+    """Rows ``(path, occluded|clear)``, paths relative to the manifest's folder, checked by ``files.read_rows``."""
+    return [(p, label) for p, label in read_rows(path, ("path", "label"), path.parent, {1: {"occluded", "clear"}})]
 
 
 def evaluate(engine: Engine, manifest: Path) -> dict[str, object]:
@@ -87,7 +82,7 @@ def _summary(values: list[float]) -> dict[str, float] | None:
 
 def eval_command(engine: Engine, manifest: Path, out: Path) -> dict[str, object]:
     """Run ``evaluate`` and write the JSON report."""
+    writable(out)
     report = evaluate(engine, manifest)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     return report

@@ -6,7 +6,6 @@ the numbers measured here are the numbers the service serves.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from collections import Counter
@@ -20,6 +19,7 @@ from livematch.calibration import Calibration, fit, identity_groups, nominal_far
 from livematch.config import Settings
 from livematch.engine import Engine
 from livematch.errors import LivematchError
+from livematch.eval.files import read_rows, writable
 
 THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 RECOMMENDED = 0.7
@@ -41,11 +41,9 @@ class EmbeddedSet:
         return EmbeddedSet([self.paths[i] for i in index], self.labels[index], self.embeddings[index], [])
 
 
-def read_identities(path: Path) -> list[tuple[str, str]]:
-    """Rows ``(relative_path, identity)`` of a TSV, skipping a header row if present."""
-    with path.open(newline="") as f:
-        rows = [r for r in csv.reader(f, delimiter="\t") if len(r) >= 2]
-    return [(p, i) for p, i in rows if p != "path"]
+def read_identities(path: Path, images: Path) -> list[tuple[str, str]]:
+    """Rows ``(path, identity)`` of a TSV (paths relative to ``images``), checked by ``files.read_rows``."""
+    return [(p, i) for p, i in read_rows(path, ("path", "identity"), images)]
 
 
 def embed_set(engine: Engine, rows: list[tuple[str, str]], images: Path) -> EmbeddedSet:
@@ -223,12 +221,18 @@ def verification_command(
 ) -> dict[str, object]:
     """``livematch eval verification``: measure the shipped calibration (and optionally cross-validate)."""
     started = time.perf_counter()
+    writable(json_out, plot)
+    rows = read_identities(identities, images)
     engine = Engine(settings)
-    rows = read_identities(identities)
     data = embed_set(engine, rows, images)
     embedded = time.perf_counter()
     pairs = _pairs(data)
     genuine, impostor = pairs[1][pairs[2]], pairs[1][~pairs[2]]
+    if not len(genuine) or not len(impostor):
+        raise ValueError(
+            f"{len(data.paths)} of {len(rows)} images enrolled, giving {len(genuine)} genuine and {len(impostor)} "
+            "impostor pairs: an evaluation needs two identities, one of them with two photos that enrol"
+        )
     table = threshold_table(engine.calibration, genuine, impostor)
     eer, eer_similarity = equal_error(genuine, impostor)
     report: dict[str, object] = {
@@ -260,8 +264,10 @@ def verification_command(
 
 def calibrate_command(settings: Settings, identities: Path, images: Path, out: Path) -> None:
     """``livematch calibrate``: fit and write a calibration for the active embedder."""
+    writable(out)
+    rows = read_identities(identities, images)
     engine = Engine(settings, calibrated=False)
-    data = embed_set(engine, read_identities(identities), images)
+    data = embed_set(engine, rows, images)
     meta = {"identities_file": identities.name, "failures_to_enrol": len(data.failures)}
     cal = fit_set(engine, data, meta)
     cal.save(out)
