@@ -211,3 +211,21 @@ def test_eval_attacks_refuses_an_unknown_kind(tmp_path):
     result = CliRunner().invoke(app, ["eval", "attacks", "--out", str(tmp_path), "--kinds", "print,deepfake"])
     assert result.exit_code == 2 and "deepfake" in result.output
     assert not (tmp_path / "manifest.tsv").exists()
+
+
+def test_real_sources_by_manifest_or_by_name_and_upright(tmp_path):
+    """Another team's folder of clips: a .mov beside a .png, filmed sideways (display rotation)."""
+    from livematch.eval.attacks import read_photo
+    from tests.media import encode_video, noise, png
+
+    (tmp_path / "a.mov").write_bytes(encode_video([noise(64, 96)] * 5, fmt="mov", rotation=90))
+    (tmp_path / "a.png").write_bytes(png(noise(40, 30)))
+    (tmp_path / "b.mp4").write_bytes(b"no photo beside it")
+    [source] = real_sources(tmp_path)
+    assert source.photo.name == "a.png" and read_photo(source.photo).shape == (40, 30, 3)
+    assert read_clip(source.clip, seconds=0.2)[0].shape == (96, 64, 3)  # shown upright, as players do
+    (tmp_path / "manifest.tsv").write_text("file\tphoto\nb.mp4\tmissing.jpg\n")
+    with pytest.raises(ValueError, match=r"missing\.jpg"):
+        real_sources(tmp_path)
+    (tmp_path / "manifest.tsv").write_text("file\tphoto\tperson\nb.mp4\ta.png\tsomeone\n")
+    assert [(s.clip.name, s.photo.name) for s in real_sources(tmp_path)] == [("b.mp4", "a.png")]

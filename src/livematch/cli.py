@@ -221,7 +221,9 @@ def eval_liveness(
 @eval_app.command("attacks")
 def eval_attacks(
     out: Annotated[Path, typer.Option(help="folder for the attack videos and manifest.tsv (not the repo)")],
-    real: Annotated[Path | None, typer.Option(help="folder of <name>.mp4 + <name>.jpg real clips")] = None,
+    real: Annotated[
+        Path | None, typer.Option(help="real clips and photos: manifest.tsv (file, photo) or same-name pairs")
+    ] = None,
     seed: Annotated[int, typer.Option(help="base seed; same seed, same set")] = 0,
     variants: Annotated[int, typer.Option(help="attacks of each type per clip")] = 1,
     kinds: Annotated[str, typer.Option(help="comma-separated: attacks print,replay,still; live variants handheld")] = (

@@ -35,13 +35,18 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from PIL import Image, ImageOps
 from tqdm import tqdm
+
+from livematch.media.video import upright
 
 ATTACK_TYPES = ("print", "replay", "still")
 LIVE_TYPES = ("handheld",)
 FPS = 25
 SECONDS = 3.0
 OUT_LONG_SIDE = 640
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
 # ---- media helpers -------------------------------------------------------------------------------
@@ -53,11 +58,17 @@ def read_clip(path: Path, seconds: float = SECONDS, fps: int = FPS) -> list[np.n
             t = float(frame.time or 0.0)
             if t > seconds + 0.5:
                 break
-            frames.append((t, frame.to_ndarray(format="bgr24")))
+            frames.append((t, upright(frame, frame.to_ndarray(format="bgr24"))))
     times = np.array([t for t, _ in frames]) - frames[0][0]
     wanted = np.arange(int(seconds * fps)) / fps
     picks = np.clip(np.searchsorted(times, wanted, side="right") - 1, 0, len(frames) - 1)
     return [frames[i][1] for i in picks]
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """A photo as BGR, turned upright by its EXIF orientation (as a person would print or show it)."""
+    with Image.open(path) as image:
+        return cv2.cvtColor(np.asarray(ImageOps.exif_transpose(image).convert("RGB")), cv2.COLOR_RGB2BGR)
 
 
 def encode(frames: Iterable[np.ndarray], fps: int = FPS, crf: int = 23) -> bytes:
@@ -329,11 +340,27 @@ class Source:
 
 
 def real_sources(folder: Path) -> list[Source]:
-    """Every ``<name>.mp4`` with a ``<name>.jpg`` beside it, sorted by name (``ValueError`` if none)."""
-    sources = [Source(c, c.with_suffix(".jpg")) for c in sorted(folder.glob("*.mp4")) if c.with_suffix(".jpg").exists()]
-    if not sources:
-        raise ValueError(f"{folder}: no <name>.mp4 with a <name>.jpg beside it")
-    return sources
+    """The clip-photo pairs of ``folder``, sorted by clip name (``ValueError`` if there are none).
+
+    A ``manifest.tsv`` with ``file`` and ``photo`` columns (as in ``../shared/data/video/real``) names them;
+    without one, every video with a photo of the same name beside it is a pair.
+    """
+    manifest, named = folder / "manifest.tsv", False
+    if manifest.is_file():
+        with manifest.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, delimiter="\t")
+            named = {"file", "photo"} <= set(reader.fieldnames or ())
+            pairs = [(folder / r["file"], folder / (r["photo"] or "")) for r in reader if named and r["file"]]
+    if not named:
+        photos = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES}
+        clips = [c for c in folder.iterdir() if c.suffix.lower() in VIDEO_SUFFIXES and c.stem in photos]
+        pairs = [(c, photos[c.stem]) for c in clips]
+    missing = [str(path) for pair in pairs for path in pair if not path.is_file()]
+    if missing:
+        raise ValueError(f"{manifest}: {len(missing)} files not found: {', '.join(missing[:5])}")
+    if not pairs:
+        raise ValueError(f"{folder}: no clip with a photo of the same name beside it, and no manifest.tsv naming them")
+    return [Source(clip, photo) for clip, photo in sorted(pairs)]
 
 
 def attack_seed(seed: int, clip: str, attack: str, variant: int) -> int:
@@ -345,9 +372,9 @@ def make_attack(source: Source, attack: str, seed: int) -> bytes:
     """Encoded video of ``attack`` type (or a ``LIVE_TYPES`` variant) made from ``source`` with ``seed``."""
     rng = np.random.default_rng(seed)
     recipes: dict[str, Callable[[], list[np.ndarray]]] = {
-        "print": lambda: print_attack(cv2.imread(str(source.photo)), rng),
+        "print": lambda: print_attack(read_photo(source.photo), rng),
         "replay": lambda: replay_attack(read_clip(source.clip), rng),
-        "still": lambda: still_attack(cv2.imread(str(source.photo)), rng),
+        "still": lambda: still_attack(read_photo(source.photo), rng),
         "handheld": lambda: handheld_live(read_clip(source.clip), rng),
     }
     return encode(recipes[attack]())

@@ -191,7 +191,7 @@ def _sample_times(duration: float, count: int) -> list[float]:
 
 def _to_bgr(frame: av.VideoFrame, max_side: int) -> np.ndarray:
     width, height = _bgr_size(frame, max_side)
-    return _upright(frame, frame.to_ndarray(format="bgr24", width=width, height=height))
+    return upright(frame, frame.to_ndarray(format="bgr24", width=width, height=height))
 
 
 def _bgr_size(frame: av.VideoFrame, max_side: int) -> tuple[int, int]:
@@ -199,7 +199,8 @@ def _bgr_size(frame: av.VideoFrame, max_side: int) -> tuple[int, int]:
     return round(frame.width * scale) & ~1, round(frame.height * scale) & ~1
 
 
-def _upright(frame: av.VideoFrame, pixels: np.ndarray) -> np.ndarray:
+def upright(frame: av.VideoFrame, pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` decoded from ``frame`` turned as its display rotation says (the way players show it)."""
     rotation = int(getattr(frame, "rotation", 0) or 0) % 360
     if rotation:
         # FFmpeg's rotation is counter-clockwise display rotation; np.rot90 k turns counter-clockwise.
@@ -220,4 +221,4 @@ def _glimpse(frame: av.VideoFrame, timestamp: float, max_side: int) -> Glimpse:
         gray = cv2.resize(luma[::step, ::step], (width, height), interpolation=cv2.INTER_LINEAR)
     else:
         gray = frame.to_ndarray(format="gray", width=width, height=height)
-    return Glimpse(timestamp, _upright(frame, gray))
+    return Glimpse(timestamp, upright(frame, gray))
