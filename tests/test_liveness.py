@@ -136,6 +136,22 @@ def test_a_calm_face_that_blinks_is_live_and_its_print_is_not(engine, tmp_path):
     assert run_item(engine, Item(str(tmp_path / "print.mp4"), "attack", "print"), tmp_path).decision == "attack"
 
 
+def test_a_cutout_print_blinks_through_its_holes_unless_glimpses_are_off(engine, tmp_path):
+    """The blink check's known hole (docs/LIVENESS.md): a print with the eyes cut out shows the attacker's real
+    blink. Without glimpses (``LIVEMATCH_VIDEO_GLIMPSE_FRAMES=0``) the planar print is rejected again."""
+    import copy
+
+    source = next(s for s in real_sources(shared("data", "video", "real")) if s.clip.stem == "liveportrait_d9")
+    path = tmp_path / "cutout.mp4"
+    path.write_bytes(make_attack(source, "cutout", attack_seed(1, source.clip.stem, "cutout", 0)))
+    item = run_item(engine, Item(str(path), "attack", "cutout"), tmp_path)
+    assert item.evidence["nonrigid_motion"]["value"] < NONRIGID_MIDPOINT  # the sheet moves as a plane
+    assert item.evidence["eye_closure"]["value"] < CLOSURE_MIDPOINT  # ... and the eyes in its holes blink
+    strict = copy.copy(engine)
+    strict.settings = engine.settings.model_copy(update={"video_glimpse_frames": 0})
+    assert run_item(strict, Item(str(path), "attack", "cutout"), tmp_path).decision == "attack"
+
+
 def test_a_blink_does_not_excuse_a_replay_whose_frame_shows(engine, tmp_path):
     """A calm person replayed on a held phone blinks and moves as a plane; one moved edge keeps it a replay."""
     source = next(s for s in real_sources(shared("data", "video", "real")) if s.clip.stem == "liveportrait_s18")

@@ -226,19 +226,19 @@ def eval_attacks(
     ] = None,
     seed: Annotated[int, typer.Option(help="base seed; same seed, same set")] = 0,
     variants: Annotated[int, typer.Option(help="attacks of each type per clip")] = 1,
-    kinds: Annotated[str, typer.Option(help="comma-separated: attacks print,replay,still; live variants handheld")] = (
-        "print,replay,still,handheld"
-    ),
+    kinds: Annotated[
+        str, typer.Option(help="comma-separated: attacks print,replay,still (cutout on request); live handheld")
+    ] = "print,replay,still,handheld",
 ) -> None:
     """Synthesise attacks (and hand-held live variants) from real clips, with a manifest listing all."""
-    from livematch.eval.attacks import ATTACK_TYPES, LIVE_TYPES, build_set, real_sources
+    from livematch.eval.attacks import ATTACK_TYPES, EXTRA_ATTACK_TYPES, LIVE_TYPES, build_set, real_sources
 
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]
-    unknown = set(wanted) - set(ATTACK_TYPES) - set(LIVE_TYPES)
+    unknown = set(wanted) - set(ATTACK_TYPES) - set(EXTRA_ATTACK_TYPES) - set(LIVE_TYPES)
     if unknown:
         raise typer.BadParameter(f"unknown kinds {sorted(unknown)}", param_hint="--kinds")
     folder = real or _settings().shared_dir / "data" / "video" / "real"
-    attacks = [k for k in wanted if k in ATTACK_TYPES]
+    attacks = [k for k in wanted if k not in LIVE_TYPES]
     lives = [k for k in wanted if k in LIVE_TYPES]
     with _clear_errors():
         manifest = build_set(real_sources(folder), out, seed=seed, variants=variants, attacks=attacks, lives=lives)

@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
 
 import av
@@ -41,6 +42,7 @@ from tqdm import tqdm
 from livematch.media.video import upright
 
 ATTACK_TYPES = ("print", "replay", "still")
+EXTRA_ATTACK_TYPES = ("cutout",)  # made only when asked for (``--kinds``)
 LIVE_TYPES = ("handheld",)
 FPS = 25
 SECONDS = 3.0
@@ -177,8 +179,14 @@ def face_framed(photo: np.ndarray, context: float = 3.0) -> np.ndarray:
     return photo[y0:y1, x0:x1]
 
 
-def print_attack(photo: np.ndarray, rng: np.random.Generator, n: int = int(SECONDS * FPS)) -> list[np.ndarray]:
-    """A printed ``photo`` held by hand in front of the camera (the print is framed around the face)."""
+def print_attack(
+    photo: np.ndarray, rng: np.random.Generator, n: int = int(SECONDS * FPS), eyes: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
+    """A printed ``photo`` held by hand in front of the camera (the print is framed around the face).
+
+    With ``eyes`` (the attacker's own video, one frame per output frame) the print has its eyes cut
+    out and the attacker's real eyes, blinking, show through the holes (``EyeHoles``).
+    """
     photo = _fit(face_framed(photo))
     h, w = photo.shape[:2]
     out_w, out_h = w, h
@@ -209,9 +217,11 @@ def print_attack(photo: np.ndarray, rng: np.random.Generator, n: int = int(SECON
     fingers = _fingers(rng, sheet.shape[1], sheet.shape[0]) if rng.random() < 0.5 else []
     blur, noise = rng.uniform(0.4, 1.2), rng.uniform(1.0, 3.0)
     ones = np.ones(sheet.shape[:2], np.float32)
+    holes = EyeHoles(photo, margin, sheet.shape[:2]) if eyes else None
     frames = []
-    for hom, gain in zip(homographies, light, strict=True):
-        warped = cv2.warpPerspective(sheet, hom, (out_w, out_h), flags=cv2.INTER_LINEAR)
+    for t, (hom, gain) in enumerate(zip(homographies, light, strict=True)):
+        page = holes.fill(sheet, eyes[t % len(eyes)]) if holes else sheet
+        warped = cv2.warpPerspective(page, hom, (out_w, out_h), flags=cv2.INTER_LINEAR)
         mask = cv2.warpPerspective(ones, hom, (out_w, out_h), flags=cv2.INTER_LINEAR)[..., None]
         frame = warped * mask + background * (1 - mask)
         for centre, axes, colour in fingers:
@@ -221,6 +231,55 @@ def print_attack(photo: np.ndarray, rng: np.random.Generator, n: int = int(SECON
             cv2.ellipse(frame, (int(pt[0]), int(pt[1])), size, 0, 0, 360, colour, -1, cv2.LINE_AA)
         frames.append(_camera(rng, frame * gain, blur, noise))
     return frames
+
+
+@cache
+def _face_models() -> tuple[object, object]:
+    from livematch.faces import Detector, LandmarkModel
+
+    return Detector(), LandmarkModel()
+
+
+def eye_points(bgr: np.ndarray) -> np.ndarray | None:
+    """The 12 eye landmarks (iBUG 36-47) of the largest face in ``bgr``, or None without a face."""
+    detector, landmarks = _face_models()
+    faces = detector.detect(bgr)
+    if not faces:
+        return None
+    return landmarks.points(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), faces[0].box)[36:48]
+
+
+class EyeHoles:
+    """Two holes cut in a print where its eyes are, and what shows through them.
+
+    The attacker holds the sheet against their face, so their eyes sit in the holes: each frame of the
+    attacker's video is mapped by the similarity that takes its eye landmarks onto the print's. The
+    holes are ellipses 1.5 eye-widths wide and 1.1 high, enough for the lids to close inside them.
+    """
+
+    def __init__(self, photo: np.ndarray, margin: int, shape: tuple[int, int]) -> None:
+        points = eye_points(photo)
+        self.target = None if points is None else points + margin
+        self.mask = np.zeros(shape, np.float32)
+        self.last: np.ndarray | None = None
+        for eye in () if self.target is None else (self.target[:6], self.target[6:]):
+            width = float(np.linalg.norm(eye[3] - eye[0]))
+            angle = float(np.degrees(np.arctan2(*(eye[3] - eye[0])[::-1])))
+            centre = tuple(int(v) for v in eye.mean(0))
+            cv2.ellipse(self.mask, centre, (int(0.75 * width), int(0.55 * width)), angle, 0, 360, 1.0, -1)
+        self.mask = cv2.GaussianBlur(self.mask, (0, 0), 1.0)[..., None]
+
+    def fill(self, sheet: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """The sheet with ``frame``'s eyes in its holes (the last mapping is kept if no face is found)."""
+        if self.target is None:
+            return sheet
+        points = eye_points(frame)
+        if points is not None:
+            self.last = cv2.estimateAffinePartial2D(points, self.target)[0]
+        if self.last is None:
+            return sheet
+        behind = cv2.warpAffine(frame, self.last, sheet.shape[1::-1], flags=cv2.INTER_LINEAR).astype(np.float32)
+        return sheet * (1 - self.mask) + behind * self.mask
 
 
 def _fingers(rng: np.random.Generator, w: int, h: int) -> list[tuple[tuple[float, float], tuple[int, int], tuple]]:
@@ -373,6 +432,7 @@ def make_attack(source: Source, attack: str, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     recipes: dict[str, Callable[[], list[np.ndarray]]] = {
         "print": lambda: print_attack(read_photo(source.photo), rng),
+        "cutout": lambda: print_attack(read_photo(source.photo), rng, eyes=read_clip(source.clip)),
         "replay": lambda: replay_attack(read_clip(source.clip), rng),
         "still": lambda: still_attack(read_photo(source.photo), rng),
         "handheld": lambda: handheld_live(read_clip(source.clip), rng),
