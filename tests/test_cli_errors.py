@@ -20,8 +20,8 @@ from tests.media import jpeg, noise
 CLI = [sys.executable, "-m", "livematch"]
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMATCH_")}
+def run(args: list[str], cwd: Path, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMATCH_")} | env_extra
     return subprocess.run(CLI + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -100,3 +100,15 @@ def test_bench_and_attacks_and_pack_import_fail_clearly(folder: Path) -> None:
     assert_clear(run(["bench", "--video", "garbage.mp4", "--photo", str(photo), "--repeat", "1"], folder), "2004")
     assert_clear(run(["eval", "attacks", "--out", "att", "--real", "."], folder), "no clip with a photo")
     assert_clear(run(["models", "import", "minifasnet", "."], folder), "no .pth")
+
+
+def test_a_model_configuration_that_cannot_load_is_named_not_traced(folder: Path) -> None:
+    """An unknown embedder or one without a calibration: `verify` says which, `serve` logs it once and exits 2."""
+    photo, video = shared("data", "video", "grid_s2_swwp2s_frame.jpg"), shared("data", "video", "grid_s2_swwp2s.mp4")
+    models = {"LIVEMATCH_MODELS_DIR": str(folder / "models")}
+    result = run(["verify", str(photo), str(video)], folder, LIVEMATCH_EMBEDDER="dlib-resnet-v1", **models)
+    assert_clear(result, "no calibration", "livematch calibrate")
+    keys = {"LIVEMATCH_DECRYPT_KEY": "k" * 32, "LIVEMATCH_DECRYPT_IV": "i" * 12}
+    result = run(["serve", "--port", "0"], folder, LIVEMATCH_EMBEDDER="nope", **models, **keys)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot start: unknown embedder 'nope'" in result.stderr

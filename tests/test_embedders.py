@@ -170,7 +170,7 @@ def test_manifest_slot_is_calibrated_and_served(tmp_path: Path, monkeypatch: pyt
         load_embedder(settings)
     EmbedderManifest("tiny-arcface", "tiny.onnx", digest, flip=True).write(folder / "tiny.json")
     assert load_embedder(settings).dim == 8
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="no calibration"):
         Engine(settings)  # no calibration yet
 
     root = shared(*CELEBA)

@@ -65,8 +65,15 @@ class Calibration:
     @classmethod
     def load(cls, path: Path, *, embedder_sha256: str) -> Calibration:
         """Read a calibration file, refusing one fitted for a different embedder or format."""
-        data = json.loads(Path(path).read_text())
-        cal = cls(**data)
+        if not Path(path).is_file():
+            raise ValueError(
+                f"no calibration {path} for the active embedder: fit one on labelled photos with "
+                f"`livematch calibrate --identities TSV --images DIR --out {path}` (docs/CALIBRATION.md)"
+            )
+        try:
+            cal = cls(**json.loads(Path(path).read_text()))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"calibration {path} is not a livematch calibration file: {exc}") from None
         if cal.version != FORMAT_VERSION:
             raise ValueError(f"calibration {path} has format version {cal.version}, expected {FORMAT_VERSION}")
         if cal.embedder_sha256 != embedder_sha256:

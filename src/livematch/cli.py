@@ -27,7 +27,7 @@ def _clear_errors() -> Iterator[None]:
     except LivematchError as exc:
         typer.echo(f"error {exc.code}: {exc.message}", err=True)
         raise typer.Exit(2) from None
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:  # bad files or settings, models that cannot load
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
@@ -58,7 +58,8 @@ def serve(
     except ValueError as exc:
         typer.echo(f"refusing to start: {exc}", err=True)
         raise typer.Exit(2) from None
-    serve_app(create_app(settings), settings, host, port)
+    if not serve_app(create_app(settings), settings, host, port):
+        raise typer.Exit(2)  # the models could not load; the log says why
 
 
 @app.command()
@@ -142,7 +143,9 @@ def verify(
         "return_face_image": return_face_image,
         "return_status": return_status,
     }
-    status, body = Service(settings).handle_fields(fields)
+    with _clear_errors():
+        service = Service(settings)
+    status, body = service.handle_fields(fields)
     json.dump(body, sys.stdout, indent=1)
     sys.stdout.write("\n")
     raise typer.Exit(0 if status == 200 else 1)

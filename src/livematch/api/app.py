@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl
@@ -32,6 +32,7 @@ from livematch.api.openapi import REQUEST_BODY
 from livematch.api.schemas import ErrorResponse, VerifyResponse
 from livematch.api.service import FILE_FIELDS, Service, error_body, new_request_id
 from livematch.config import Settings
+from livematch.engine import LOAD_ERRORS
 from livematch.errors import (
     BodyTooLarge,
     DeadlineExceeded,
@@ -56,6 +57,8 @@ class _State:
         self.service: Service | None = None
         self.ready = threading.Event()
         self.draining = threading.Event()  # set on SIGTERM: /readyz says 503 while requests still run
+        self.startup_error: str | None = None  # why the models could not load (the process then exits 2)
+        self.stop: Callable[[], None] | None = None  # set by ``server.serve``: ends the server from inside
         self.in_flight = 0
         self.auth = Authenticator.from_settings(settings)  # None unless LIVEMATCH_API_KEYS is set
         self.pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="verify")
@@ -72,7 +75,14 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         if state.service is None:
-            await asyncio.get_running_loop().run_in_executor(state.pool, _load, state)
+            try:
+                await asyncio.get_running_loop().run_in_executor(state.pool, _load, state)
+            except LOAD_ERRORS as exc:
+                state.startup_error = str(exc)
+                logging.getLogger("livematch.server").error("cannot start: %s", exc)
+                if state.stop is None:
+                    raise
+                state.stop()
         else:
             state.ready.set()
         yield

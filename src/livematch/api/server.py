@@ -48,8 +48,11 @@ class DrainingServer(uvicorn.Server):
         timer.start()
 
 
-def serve(app: FastAPI, settings: Settings, host: str, port: int) -> None:
-    """Configure logging and run ``app`` until a signal stops it; returns normally (exit 0) on SIGTERM."""
+def serve(app: FastAPI, settings: Settings, host: str, port: int) -> bool:
+    """Configure logging and run ``app`` until a signal stops it (returns True, exit 0, on SIGTERM).
+
+    Returns False when the models could not load (the reason is logged once, without a traceback).
+    """
     logs.configure(settings)
     config = uvicorn.Config(
         app,
@@ -61,9 +64,12 @@ def serve(app: FastAPI, settings: Settings, host: str, port: int) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         h11_max_incomplete_event_size=64 * 1024,
     )
-    server = DrainingServer(config, app.state.livematch.draining, settings.shutdown_drain_seconds)
+    state = app.state.livematch
+    server = DrainingServer(config, state.draining, settings.shutdown_drain_seconds)
+    state.stop = lambda: setattr(server, "should_exit", True)
     # uvicorn re-raises the captured signal after its graceful shutdown so the default action can run;
     # for SIGTERM that would end the process with 143 after a clean drain. A no-op handler makes the
     # re-raise harmless and the exit status 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     server.run()
+    return state.startup_error is None
