@@ -56,3 +56,16 @@ def test_serve_refuses_vendor_default_key(tmp_path):
         {"LIVEMATCH_DECRYPT_KEY": "dcbbad6765e14139a07d34b92292a672", "LIVEMATCH_DECRYPT_IV": "df25d188a061"},
     )
     assert result.returncode == 2 and "nonce" in result.stderr
+
+
+def test_bench_writes_its_report_and_chart(tmp_path):
+    photo = shared("data", "video", "grid_s2_swwp2s_frame.jpg")
+    video = shared("data", "video", "grid_s2_swwp2s.mp4")
+    out, chart = tmp_path / "out" / "bench.json", tmp_path / "out" / "bench.png"
+    args = ["bench", "--video", str(video), "--photo", str(photo), "--repeat", "1", "--json", str(out)]
+    result = run([*args, "--plot", str(chart)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["end_to_end_ms"]["median"] > report["floor_ms"]["median"] > 0
+    assert {"video_decode", "detection", "photo_embedding", "liveness"} <= set(report["stages"])
+    assert chart.read_bytes().startswith(b"\x89PNG") and chart.stat().st_size > 10_000

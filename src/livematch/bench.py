@@ -210,3 +210,33 @@ class _PeakRss:
         self._sample()
         self._stop.set()
         self._thread.join()
+
+
+def bench_plot(report: dict[str, object], path: Path) -> None:
+    """Stage latencies as bars (median, whisker to p95) under the end-to-end and floor medians.
+
+    The photo and video branches run in parallel, so stages add up to more than the end-to-end time; the
+    picture shows at a glance which stage to work on and how far the whole sits above decode + detect.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(report["stages"].items(), key=lambda kv: kv[1]["median"])
+    rows += [("floor: decode + detect", report["floor_ms"]), ("END TO END", report["end_to_end_ms"])]
+    names = [name for name, _ in rows]
+    medians = np.array([r["median"] for _, r in rows])
+    spread = np.array([r["p95"] for _, r in rows]) - medians
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
+    photo = [n.startswith("photo_") or n == "occlusion" for n in names[:-2]]  # occlusion is checked on the photo
+    colours = ["tab:cyan" if p else "tab:blue" for p in photo] + ["tab:grey", "tab:red"]
+    ax.barh(names, medians, xerr=[np.zeros_like(spread), spread], color=colours, capsize=2)
+    for y, (value, extra) in enumerate(zip(medians, spread, strict=True)):
+        ax.text(value + extra, y, f"  {value:.0f}", va="center", fontsize=7)
+    ax.set_xlabel("ms: bar median, whisker p95 (cyan: photo branch, in parallel with the video's)")
+    ax.set_title(f"{Path(str(report['video'])).name}: {report['repeat']} requests, all options", fontsize=9)
+    ax.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -270,12 +270,17 @@ def bench(
     concurrency: Annotated[int | None, typer.Option(help="also drive a real server with C clients")] = None,
     requests: Annotated[int | None, typer.Option(help="HTTP requests in the concurrency run")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the report here")] = None,
+    plot: Annotated[Path | None, typer.Option(help="write the stage latencies as a bar chart (PNG) here")] = None,
 ) -> None:
     """Latency per stage and end to end, the decode+detect floor, and (with --concurrency) throughput."""
-    from livematch.bench import run_bench
+    from livematch.bench import bench_plot, run_bench
+    from livematch.eval.files import writable
 
     with _clear_errors():
+        writable(json_out, plot)
         report = run_bench(_settings(), video, photo, repeat, concurrency, requests)
+    if plot:
+        bench_plot(report, plot)
     text = json.dumps(report, indent=1)
     if json_out:
         json_out.write_text(text + "\n")
