@@ -81,9 +81,11 @@ def test_eval_command_writes_the_report(tmp_path):
     manifest = tmp_path / "manifest.tsv"
     rows = [(rel, "occluded") for rel in MASKED[:2]] + [(rel, "clear") for rel in CLEAR]
     manifest.write_text("".join(f"{root / rel}\t{label}\n" for rel, label in rows))
-    out = tmp_path / "report.json"
-    result = CliRunner().invoke(app, ["eval", "occlusion", "--manifest", str(manifest), "--json", str(out)])
+    out, plot = tmp_path / "report.json", tmp_path / "plots" / "regions.png"
+    args = ["eval", "occlusion", "--manifest", str(manifest), "--json", str(out), "--plot", str(plot)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert plot.read_bytes().startswith(b"\x89PNG")
     report = json.loads(out.read_text())
     assert {"threshold", "recall", "false_positive_rate", "items"} <= set(report)
     assert len(report["items"]) == 4

@@ -252,13 +252,14 @@ def eval_attacks(
 def eval_occlusion(
     manifest: Annotated[Path, typer.Option(help="TSV: path<TAB>occluded|clear, relative to its folder", exists=True)],
     json_out: Annotated[Path, typer.Option("--json", help="write the full report here")],
+    plot: Annotated[Path | None, typer.Option(help="write every photo's per-region scores (PNG) here")] = None,
 ) -> None:
     """Recall on occluded photos and false-4004 rate on clear ones, through the check_quality photo path."""
     from livematch.engine import Engine
     from livematch.eval.occlusion import eval_command
 
     with _clear_errors():
-        report = eval_command(Engine(_settings()), manifest, json_out)
+        report = eval_command(Engine(_settings()), manifest, json_out, plot)
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "items"}, indent=1))
 
 
