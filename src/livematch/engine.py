@@ -25,6 +25,7 @@ from livematch.errors import DetectionFailed, LivematchError, LivenessCheckFaile
 from livematch.faces import Detector, Face, LandmarkModel
 from livematch.faces.track import Track, follow
 from livematch.liveness import LivenessResult, TemporalEvidence, fuse
+from livematch.liveness.base import EvidenceSource
 from livematch.liveness.minifasnet import load_packs
 from livematch.media import Frame, Video, decode_photo, decode_video
 from livematch.models import BUILTIN
@@ -109,7 +110,10 @@ class Engine:
             if calibrated
             else None
         )
-        self.liveness_sources = [TemporalEvidence(self.landmarks), *load_packs(self.settings.models_dir)]
+        self.liveness_sources: list[EvidenceSource] = [
+            TemporalEvidence(self.landmarks),
+            *load_packs(self.settings.models_dir),
+        ]
         self.occlusion = OcclusionChecker()
         # The photo branch runs beside the video branch of the same request; OpenCV then gets one
         # thread per call, since the service already parallelises across requests and branches.

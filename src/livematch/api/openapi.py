@@ -6,7 +6,7 @@ infer the body; this describes it for clients, generators and the schema fuzzing
 
 from __future__ import annotations
 
-from livematch.api.service import BOOLEANS
+from livematch.api.service import BOOLEANS, REQUIRED
 
 _ENCRYPTED = {
     "type": "string",
@@ -21,7 +21,7 @@ _FILES = {
     "image_file": {"type": "string", "format": "binary", "description": "raw photo (LIVEMATCH_FILE_UPLOAD=true)"},
     "video_file": {"type": "string", "format": "binary", "description": "raw video (LIVEMATCH_FILE_UPLOAD=true)"},
 }
-_REQUIRED = ["encrypted_video", "encrypted_image"]
+_REQUIRED = list(REQUIRED)
 
 REQUEST_BODY = {
     "required": True,

@@ -404,22 +404,29 @@ def real_sources(folder: Path) -> list[Source]:
     A ``manifest.tsv`` with ``file`` and ``photo`` columns (as in ``../shared/data/video/real``) names them;
     without one, every video with a photo of the same name beside it is a pair.
     """
-    manifest, named = folder / "manifest.tsv", False
-    if manifest.is_file():
-        with manifest.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f, delimiter="\t")
-            named = {"file", "photo"} <= set(reader.fieldnames or ())
-            pairs = [(folder / r["file"], folder / (r["photo"] or "")) for r in reader if named and r["file"]]
-    if not named:
+    pairs = _manifest_pairs(folder)
+    if pairs is None:
         photos = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES}
         clips = [c for c in folder.iterdir() if c.suffix.lower() in VIDEO_SUFFIXES and c.stem in photos]
-        pairs = [(c, photos[c.stem]) for c in clips]
+        pairs = [(clip, photos[clip.stem]) for clip in clips]
     missing = [str(path) for pair in pairs for path in pair if not path.is_file()]
     if missing:
-        raise ValueError(f"{manifest}: {len(missing)} files not found: {', '.join(missing[:5])}")
+        raise ValueError(f"{folder / 'manifest.tsv'}: {len(missing)} files not found: {', '.join(missing[:5])}")
     if not pairs:
         raise ValueError(f"{folder}: no clip with a photo of the same name beside it, and no manifest.tsv naming them")
     return [Source(clip, photo) for clip, photo in sorted(pairs)]
+
+
+def _manifest_pairs(folder: Path) -> list[tuple[Path, Path]] | None:
+    """``(clip, photo)`` rows of ``folder/manifest.tsv``, or None without one that has those columns."""
+    manifest = folder / "manifest.tsv"
+    if not manifest.is_file():
+        return None
+    with manifest.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        if not {"file", "photo"} <= set(reader.fieldnames or ()):
+            return None
+        return [(folder / r["file"], folder / (r["photo"] or "")) for r in reader if r["file"]]
 
 
 def attack_seed(seed: int, clip: str, attack: str, variant: int) -> int:

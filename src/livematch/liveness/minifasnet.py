@@ -67,10 +67,6 @@ class MiniFASNetEvidence:
             self.models.append((session(path), float(spec["crop_scale"]), int(spec["input_size"])))
         self.files = [spec["file"] for spec in entry["models"]]
 
-    def live_probability(self, bgr: np.ndarray, box: np.ndarray) -> float:
-        """Ensemble ``p[live]`` of one face in one image."""
-        return float(self._batch([(bgr, box)])[0])
-
     def _batch(self, faces: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         total = np.zeros(len(faces))
         for sess, scale, size in self.models:

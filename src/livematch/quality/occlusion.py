@@ -19,7 +19,6 @@ pinned in the models manifest (no new download); the regression weights are prod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -156,9 +155,3 @@ class OcclusionChecker:
         if result.occluded:
             raise OccludedFace(result)
         return result
-
-
-@cache
-def default_checker() -> OcclusionChecker:
-    """The built-in checker, loaded once per process."""
-    return OcclusionChecker()
