@@ -112,6 +112,14 @@ def test_sface_flip_option_changes_the_vector(two_people: list) -> None:
     assert 0.8 < float(flipped @ plain) < 0.9999
 
 
+@pytest.mark.parametrize("flip", [True, False])
+def test_sface_batch_gives_each_face_its_own_vector(two_people: list, flip: bool) -> None:
+    embedder = SFaceEmbedder(flip=flip)
+    batch = embedder.embed_batch([(bgr, face) for _, bgr, face in two_people[:3]])
+    one_by_one = np.stack([embedder.embed(bgr, face) for _, bgr, face in two_people[:3]])
+    assert batch.shape == (3, 128) and np.allclose(batch, one_by_one, atol=1e-5)
+
+
 def npm_tarball(path: Path, member: str, data: bytes) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         info = tarfile.TarInfo(member)

@@ -14,6 +14,7 @@ from livematch.engine import Engine, Timer
 from livematch.eval.attacks import attack_seed, encode, make_attack, print_attack, read_clip, real_sources
 from livematch.eval.liveness import Item, run_item, select_evidence
 from livematch.liveness.border import moving_border
+from livematch.liveness.identity import IDENTITY_MIDPOINT
 from livematch.liveness.temporal import BORDER_MIDPOINT, CLOSURE_MIDPOINT, NONRIGID_MIDPOINT, eye_closure
 from livematch.media import decode_video
 from livematch.packs.minifasnet import build_onnx, parse_name
@@ -129,9 +130,10 @@ def test_a_calm_face_that_blinks_is_live_and_its_print_is_not(engine, tmp_path):
     item = run_item(engine, Item(str(calm), "live", "calm"), tmp_path)
     assert item.evidence["nonrigid_motion"]["value"] < NONRIGID_MIDPOINT
     assert item.evidence["eye_closure"]["value"] < CLOSURE_MIDPOINT
+    assert item.evidence["blink_identity"]["value"] > IDENTITY_MIDPOINT  # the blink is this person's
     assert item.decision == "live", item
     printed = make_attack(source, "print", attack_seed(11, source.clip.stem, "print", 0))
-    assert eye_closure(engine._track(decode_video(printed, engine.settings), Timer()), engine.landmarks) > 0.8
+    assert eye_closure(engine._track(decode_video(printed, engine.settings), Timer()), engine.landmarks).ratio > 0.8
     (tmp_path / "print.mp4").write_bytes(printed)
     assert run_item(engine, Item(str(tmp_path / "print.mp4"), "attack", "print"), tmp_path).decision == "attack"
 
@@ -150,6 +152,24 @@ def test_a_cutout_print_blinks_through_its_holes_unless_glimpses_are_off(engine,
     strict = copy.copy(engine)
     strict.settings = engine.settings.model_copy(update={"video_glimpse_frames": 0})
     assert run_item(strict, Item(str(path), "attack", "cutout"), tmp_path).decision == "attack"
+
+
+def test_a_cut_to_another_persons_photo_is_rejected(engine, tmp_path):
+    """A splice borrows a live person's motion (and reads as motion: two faces differ a lot) and then shows
+    the victim's photo, which would be the sharpest frame to match; the face embeddings see two people."""
+    sources = real_sources(shared("data", "video", "real"))
+    clip, victim = sources[1], sources[2]
+    live = tmp_path / "live.mp4"
+    live.write_bytes(encode(read_clip(clip.clip)))
+    assert run_item(engine, Item(str(live), "live", "none"), tmp_path).evidence["identity_consistency"]["value"] > 0.5
+    spliced = tmp_path / "splice.mp4"
+    spliced.write_bytes(make_attack(clip, "splice", attack_seed(0, clip.clip.stem, "splice", 0), victim))
+    item = run_item(engine, Item(str(spliced), "attack", "splice"), tmp_path)
+    assert item.evidence["nonrigid_motion"]["value"] > NONRIGID_MIDPOINT  # the cut reads as motion
+    assert item.evidence["identity_consistency"]["value"] < IDENTITY_MIDPOINT
+    assert item.decision == "attack", item
+    with pytest.raises(ValueError, match="victim"):
+        make_attack(clip, "splice", 0, clip)
 
 
 def test_a_blink_does_not_excuse_a_replay_whose_frame_shows(engine, tmp_path):

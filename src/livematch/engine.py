@@ -26,6 +26,7 @@ from livematch.faces import Detector, Face, LandmarkModel
 from livematch.faces.track import Track, follow
 from livematch.liveness import LivenessResult, TemporalEvidence, fuse
 from livematch.liveness.base import EvidenceSource
+from livematch.liveness.identity import IdentityCheck
 from livematch.liveness.minifasnet import load_packs
 from livematch.media import Frame, Video, decode_photo, decode_video
 from livematch.models import BUILTIN
@@ -111,7 +112,7 @@ class Engine:
             else None
         )
         self.liveness_sources: list[EvidenceSource] = [
-            TemporalEvidence(self.landmarks),
+            TemporalEvidence(self.landmarks, IdentityCheck(threads=self.settings.embed_threads)),
             *load_packs(self.settings.models_dir),
         ]
         self.occlusion = OcclusionChecker()

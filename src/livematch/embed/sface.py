@@ -36,10 +36,15 @@ class SFaceEmbedder:
 
     def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """Unit-length 128-d embedding of the aligned face (mean of the crop and its mirror)."""
-        crop = align(bgr, face.points5, ARCFACE_112, 112)[:, :, ::-1]  # BGR -> RGB
-        batch = np.stack([crop, crop[:, ::-1]] if self._flip else [crop]).transpose(0, 3, 1, 2)
-        out = self._session.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-        return unit(out.mean(0))
+        return self.embed_batch([(bgr, face)])[0]
+
+    def embed_batch(self, faces: list[tuple[np.ndarray, Face]]) -> np.ndarray:
+        """``(n, 128)`` unit embeddings of several ``(image, face)`` in one call (cheaper than n calls)."""
+        crops = [align(bgr, face.points5, ARCFACE_112, 112)[:, :, ::-1] for bgr, face in faces]  # BGR -> RGB
+        batch = np.stack([c for crop in crops for c in ((crop, crop[:, ::-1]) if self._flip else (crop,))])
+        out = self._session.run(None, {self._input: np.ascontiguousarray(batch.transpose(0, 3, 1, 2), np.float32)})[0]
+        out = out.reshape(len(crops), -1, out.shape[-1]).mean(1)
+        return np.stack([unit(v) for v in out])
 
     def info(self) -> dict[str, object]:
         """Name, digest and flip setting."""

@@ -42,7 +42,7 @@ from tqdm import tqdm
 from livematch.media.video import upright
 
 ATTACK_TYPES = ("print", "replay", "still")
-EXTRA_ATTACK_TYPES = ("cutout",)  # made only when asked for (``--kinds``)
+EXTRA_ATTACK_TYPES = ("cutout", "splice")  # made only when asked for (``--kinds``)
 LIVE_TYPES = ("handheld",)
 FPS = 25
 SECONDS = 3.0
@@ -373,6 +373,24 @@ def still_attack(photo: np.ndarray, rng: np.random.Generator, n: int = int(SECON
     return frames
 
 
+def splice_attack(clip: list[np.ndarray], victim: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """The attacker filmed live, cut to the victim's photo (a still with sensor noise) for 30-60 % of the video.
+
+    The injection that borrows motion and a blink from a live person while the still, sharp photo of
+    someone else is what the quality ranking picks for matching. The live part comes first or last.
+    """
+    h, w = clip[0].shape[:2]
+    framed = face_framed(victim, context=2.5)
+    scale = max(w / framed.shape[1], h / framed.shape[0])  # cover the frame, as a selfie would
+    big = cv2.resize(framed, (int(np.ceil(framed.shape[1] * scale)), int(np.ceil(framed.shape[0] * scale))))
+    y0, x0 = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    still = big[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
+    cut = int(len(clip) * rng.uniform(0.4, 0.7))
+    sigma = rng.uniform(1.0, 3.0)
+    photo_part = [_camera(rng, still, 0, sigma) for _ in range(len(clip) - cut)]
+    return clip[:cut] + photo_part if rng.random() < 0.5 else photo_part + clip[len(clip) - cut :]
+
+
 def handheld_live(clip: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """The live ``clip`` as if re-filmed by a hand-held camera: smooth whole-scene rotation, scale, shift.
 
@@ -434,10 +452,16 @@ def attack_seed(seed: int, clip: str, attack: str, variant: int) -> int:
     return zlib.crc32(f"{seed}:{clip}:{attack}:{variant}".encode())
 
 
-def make_attack(source: Source, attack: str, seed: int) -> bytes:
-    """Encoded video of ``attack`` type (or a ``LIVE_TYPES`` variant) made from ``source`` with ``seed``."""
+def make_attack(source: Source, attack: str, seed: int, victim: Source | None = None) -> bytes:
+    """Encoded video of ``attack`` type (or a ``LIVE_TYPES`` variant) made from ``source`` with ``seed``.
+
+    ``splice`` also needs a ``victim``: another person, whose photo the video cuts to.
+    """
+    if attack == "splice" and (victim is None or victim == source):
+        raise ValueError(f"a splice of {source.clip.name} needs a victim: another person's clip and photo")
     rng = np.random.default_rng(seed)
     recipes: dict[str, Callable[[], list[np.ndarray]]] = {
+        "splice": lambda: splice_attack(read_clip(source.clip), read_photo(victim.photo), rng),
         "print": lambda: print_attack(read_photo(source.photo), rng),
         "cutout": lambda: print_attack(read_photo(source.photo), rng, eyes=read_clip(source.clip)),
         "replay": lambda: replay_attack(read_clip(source.clip), rng),
@@ -463,7 +487,9 @@ def build_set(
     jobs = [(source, kind, label, v) for source in sources for kind, label in kinds for v in range(variants)]
     for source, kind, label, variant in tqdm(jobs, desc="synthesising", unit="video"):
         name = f"{source.clip.stem}__{kind}{variant}.mp4"
-        (out_dir / name).write_bytes(make_attack(source, kind, attack_seed(seed, source.clip.stem, kind, variant)))
+        victim = sources[(sources.index(source) + 1 + variant) % len(sources)]  # another person (for splice)
+        video = make_attack(source, kind, attack_seed(seed, source.clip.stem, kind, variant), victim)
+        (out_dir / name).write_bytes(video)
         rows.append((name, label, kind))
     manifest = out_dir / "manifest.tsv"
     with manifest.open("w", newline="") as f:

@@ -14,11 +14,16 @@
 * ``moving_border``: a screen or a sheet held by hand shows straight edges on two orthogonal sides of
   the face that move between frames (``livematch.liveness.border``); this is what catches a replayed
   video, whose face moves like a live one.
+* ``identity_consistency`` (and ``blink_identity`` for the blink): the face must be one person from
+  start to end, or the motion and the blink may belong to someone other than the face that is matched
+  (``livematch.liveness.identity``).
 """
 
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -28,6 +33,7 @@ from livematch.faces.landmarks import LandmarkModel, eye_aspect_ratio
 from livematch.faces.track import Track
 from livematch.liveness.base import Evidence
 from livematch.liveness.border import moving_border
+from livematch.liveness.identity import IdentityCheck, same_person_live
 
 # Midpoints from measurements (docs/LIVENESS.md, "Temporal cues"): the geometric mean of the smallest value
 # on 12 real clips and the largest value on synthesised print and still attacks, so both sides keep the
@@ -69,44 +75,67 @@ class TemporalEvidence:
     name = "temporal"
     needs_motion = True
 
-    def __init__(self, landmarks: LandmarkModel) -> None:
+    def __init__(self, landmarks: LandmarkModel, identity: IdentityCheck) -> None:
         self._landmarks = landmarks
+        self._identity = identity
 
     def evaluate(self, track: Track) -> list[Evidence]:
-        """Non-rigid motion and pixel change (or a blink), continuity and moving borders (one face: 0)."""
-        nonrigid = nonrigid_motion(track)
-        pixels = pixel_change(track)
-        continuity = min(track.coverage, 1.0 - track.crowded_frames / max(track.sampled, 1))
-        border = moving_border(track)
-        picture_cues = [
-            Evidence("nonrigid_motion", _log_logistic(nonrigid, NONRIGID_MIDPOINT), nonrigid),
-            Evidence("pixel_change", _log_logistic(pixels, PIXEL_MIDPOINT), pixels),
-        ]
+        """Non-rigid motion and pixel change (or a blink), continuity, moving borders, one person throughout."""
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the embeddings run beside the cues below (~15 ms saved)
+            identity_job = pool.submit(self._identity.consistency, track)
+            nonrigid = nonrigid_motion(track)
+            pixels = pixel_change(track)
+            continuity = min(track.coverage, 1.0 - track.crowded_frames / max(track.sampled, 1))
+            border = moving_border(track)
+            picture_cues = [
+                Evidence("nonrigid_motion", _log_logistic(nonrigid, NONRIGID_MIDPOINT), nonrigid),
+                Evidence("pixel_change", _log_logistic(pixels, PIXEL_MIDPOINT), pixels),
+            ]
+            judged = self._with_blink(picture_cues, track, identity_job, screen_seen=border > 0)
+            identity, _ = identity_job.result()
         return [
-            *self._with_blink(picture_cues, track, screen_seen=border > 0),
+            *judged,
             Evidence("continuity", float(1 / (1 + np.exp(-(continuity - CONTINUITY_MIDPOINT) / 0.05))), continuity),
             Evidence("moving_border", float(1 / (1 + np.exp((border - BORDER_MIDPOINT) / BORDER_WIDTH))), border),
+            Evidence("identity_consistency", same_person_live(identity), identity),
         ]
 
-    def _with_blink(self, cues: list[Evidence], track: Track, *, screen_seen: bool) -> list[Evidence]:
+    def _with_blink(
+        self, cues: list[Evidence], track: Track, identity: Future[tuple[float, np.ndarray]], *, screen_seen: bool
+    ) -> list[Evidence]:
         """Cues that call the face a picture (paper: planar; still: unchanging) are overruled by a blink.
 
         Computed only when one of them says "picture" (a landmark call per glimpse read, ~1-3 ms each).
         A blink rules out paper and a still image, not a screen: a calm face replayed on a held phone
         blinks and moves as a plane. So the blink counts only when no probe saw a moving straight edge
         (``moving_border`` exactly 0); otherwise planar motion stays the evidence against a screen whose
-        frame shows in part. ``eye_closure`` is reported but does not vote on its own: not blinking
-        proves nothing.
+        frame shows in part. It counts only if it is the matched person's (``blink_identity``, compared with
+        the best frame's vector from ``identity``): a blink borrowed from someone else, cut into a video of
+        a photo, must not excuse the photo. ``eye_closure`` is reported but does not vote on its own.
         """
         if screen_seen or all(cue.live >= 0.5 for cue in cues):
             return cues
         closure = eye_closure(track, self._landmarks)
-        blink = 1.0 - _log_logistic(closure, CLOSURE_MIDPOINT)
+        blink = 1.0 - _log_logistic(closure.ratio, CLOSURE_MIDPOINT)
+        reported = [Evidence("eye_closure", blink, closure.ratio, decisive=False)]
+        if blink >= 0.5:
+            similarity = self._identity.same_person(identity.result()[1], closure.gray, closure.points)
+            blink = min(blink, same_person_live(similarity))
+            reported.append(Evidence("blink_identity", same_person_live(similarity), similarity, decisive=False))
         rescued = [Evidence(cue.name, max(cue.live, blink), cue.value) for cue in cues]
-        return [*rescued, Evidence("eye_closure", blink, closure, decisive=False)]
+        return [*rescued, *reported]
 
 
-def eye_closure(track: Track, landmarks: LandmarkModel) -> float:
+@dataclass
+class Closure:
+    """The least eye opening over the glimpses relative to their median, and where it was seen."""
+
+    ratio: float
+    gray: np.ndarray | None = None
+    points: np.ndarray | None = None
+
+
+def eye_closure(track: Track, landmarks: LandmarkModel) -> Closure:
     """Least eye aspect ratio over the glimpses / its median (1.0 when too few glimpses to tell).
 
     Every other glimpse is read first (5 a second: a blink keeps the eyes below ``DIP`` of their
@@ -118,17 +147,20 @@ def eye_closure(track: Track, landmarks: LandmarkModel) -> float:
     first, last = track.frames[0].timestamp, track.frames[-1].timestamp
     glimpses = [g for g in track.glimpses if first <= g.timestamp <= last]
     if len(glimpses) < MIN_GLIMPSES:
-        return 1.0
+        return Closure(1.0)
+    points: dict[int, np.ndarray] = {}
 
     def opening(index: int) -> float:
         glimpse = glimpses[index]
-        return eye_aspect_ratio(landmarks.points(glimpse.gray, track.box_at(glimpse.timestamp)))
+        points[index] = landmarks.points(glimpse.gray, track.box_at(glimpse.timestamp))
+        return eye_aspect_ratio(points[index])
 
     ratios = {i: opening(i) for i in range(0, len(glimpses), 2)}
     median = max(float(np.median(list(ratios.values()))), 1e-6)
     dips = [i for i, ratio in ratios.items() if ratio < DIP * median]
     ratios.update({j: opening(j) for i in dips for j in (i - 1, i + 1) if 0 <= j < len(glimpses) and j not in ratios})
-    return min(ratios.values()) / median
+    least = min(ratios, key=ratios.__getitem__)
+    return Closure(ratios[least] / median, glimpses[least].gray, points[least])
 
 
 def nonrigid_motion(track: Track) -> float:
