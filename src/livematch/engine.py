@@ -1,8 +1,11 @@
 """``Engine.verify()``: the one pipeline behind the API, the CLI, ``eval`` and ``bench``.
 
 photo bytes -> decode -> largest face -> landmarks -> (occlusion) -> embedding
-video bytes -> decode -> sample -> detect + track -> landmarks -> liveness -> best frame -> embedding
-both embeddings -> cosine similarity -> calibrated score
+video bytes -> decode -> sample -> detect + track -> landmarks -> best frame -> embedding -> liveness
+both embeddings -> cosine similarity -> calibrated score (only if liveness passed)
+
+The video's embedding comes before liveness because one liveness cue asks whether the face that moved is
+the face that is matched (``liveness.identity``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from livematch.liveness.base import EvidenceSource
 from livematch.liveness.identity import IdentityCheck
 from livematch.liveness.minifasnet import load_packs
 from livematch.media import Frame, Video, decode_photo, decode_video
-from livematch.models import BUILTIN
+from livematch.models import BUILTIN, SFACE
 from livematch.quality import frame_quality
 from livematch.quality.occlusion import OcclusionChecker
 
@@ -112,7 +115,10 @@ class Engine:
             else None
         )
         self.liveness_sources: list[EvidenceSource] = [
-            TemporalEvidence(self.landmarks, IdentityCheck(threads=self.settings.embed_threads)),
+            TemporalEvidence(
+                self.landmarks,
+                IdentityCheck(threads=self.settings.embed_threads, reuse_match=self.embedder.name == SFACE.name),
+            ),
             *load_packs(self.settings.models_dir),
         ]
         self.occlusion = OcclusionChecker()
@@ -152,6 +158,9 @@ class Engine:
         }
         if track is None:
             return VerifyResult(LivenessResult(0.0, "short_time"), timings_ms=timer.ms, inputs=inputs)
+        frame, face = self._best(track, timer)
+        with timer.stage("embedding"):  # before liveness: its identity check compares the moving face with this
+            face.embedding = template(self.embedder, track.frames, track.faces, self.settings.template_frames)
         with timer.stage("liveness"):
             # a one-frame video has no motion: only frame-level evidence can judge it (none -> score 0)
             sources = [s for s in self.liveness_sources if clip.decoded_frames > 1 or not s.needs_motion]
@@ -160,9 +169,6 @@ class Engine:
         result = VerifyResult(liveness, timings_ms=timer.ms, inputs=inputs)
         if not liveness.passed:
             return result
-        frame, face = self._best(track, timer)
-        with timer.stage("embedding"):
-            face.embedding = template(self.embedder, track.frames, track.faces, self.settings.template_frames)
         with timer.stage("scoring"):
             result.similarity = float(np.dot(face.embedding, photo_face.embedding))
             result.verification_score = round(self.calibration.to_score(result.similarity), 4)

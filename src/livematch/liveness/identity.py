@@ -19,7 +19,8 @@ matching needs and a same-person test does not, in one batch. Two uses:
 * ``same_person``: whether the face in one glimpse (the frame of a blink) is the best frame's person, so
   that a blink borrowed from someone else cannot excuse a still photo (``temporal.TemporalEvidence``).
 
-Three crops in one batch cost ~25 ms on 2 cores; they run in a thread beside the other temporal cues.
+Two crops in one batch (~17 ms on 2 cores; three when the active embedder is not SFace, whose matching
+vector of the best frame is otherwise the reference) run in a thread beside the other temporal cues.
 Three or more cuts placed around the checked frames are not caught (docs/LIVENESS.md).
 """
 
@@ -38,7 +39,7 @@ from livematch.faces.track import Track
 # clips, their 2 s and 3 s cuts, hand-held variants and re-encodings (96 videos): >= 0.597; scratch splices
 # whose checked frames fall on both people: <= 0.12. On celeba-dev photos of different people 1.7 % of pairs
 # reach 0.3, 0.4 % reach 0.35. The midpoint, 0.3, sits nearer the impostors: a turned or blurred frame of
-# the same person may score well under the clips' 0.6. Held out, 556 live videos: >= 0.537 (docs/LIVENESS.md).
+# the same person may score well under the clips' 0.6. Held out, 556 live videos: >= 0.541 (docs/LIVENESS.md).
 IDENTITY_MIDPOINT = 0.3
 IDENTITY_WIDTH = 0.04  # on the cosine itself: 0.4 reads 0.92 live, 0.2 reads 0.08
 CHECKPOINTS = (0.0, 0.5)  # the first frame is nonrigid_motion's reference; see the module docstring
@@ -50,10 +51,16 @@ def same_person_live(similarity: float) -> float:
 
 
 class IdentityCheck:
-    """Same-person tests between the faces of one track, with SFace on one batch of crops."""
+    """Same-person tests between the faces of one track, with SFace on one batch of crops.
 
-    def __init__(self, *, threads: int = 1) -> None:
+    With ``reuse_match`` (the active embedder is SFace, so its vectors share SFace's space) the matching
+    vector that the engine has already put on the best frame's face is the reference, and one crop fewer
+    is embedded here.
+    """
+
+    def __init__(self, *, threads: int = 1, reuse_match: bool = False) -> None:
         self._sface = SFaceEmbedder(flip=False, threads=threads)
+        self._reuse_match = reuse_match
 
     def consistency(self, track: Track) -> tuple[float, np.ndarray]:
         """Least cosine between the best frame's face and the faces at ``CHECKPOINTS`` (1.0 for one face),
@@ -61,8 +68,12 @@ class IdentityCheck:
         best = chosen(track.faces, 1)[0]
         last = len(track.faces) - 1
         others = sorted({round(last * q) for q in CHECKPOINTS} - {best})
-        vectors = self._sface.embed_batch([(track.frames[i].bgr, track.faces[i]) for i in (best, *others)])
-        return (float(np.min(vectors[1:] @ vectors[0])) if others else 1.0), vectors[0]
+        matched = track.faces[best].embedding if self._reuse_match else None
+        picks = others if matched is not None else [best, *others]
+        vectors = self._sface.embed_batch([(track.frames[i].bgr, track.faces[i]) for i in picks])
+        reference = matched if matched is not None else vectors[0]
+        checks = vectors[len(picks) - len(others) :]
+        return (float(np.min(checks @ reference)) if others else 1.0), reference
 
     def same_person(self, reference: np.ndarray, gray: np.ndarray, points68: np.ndarray) -> float:
         """Cosine between ``reference`` (from ``consistency``) and the face with these 68 landmarks in a glimpse."""
