@@ -230,7 +230,7 @@ def eval_attacks(
     seed: Annotated[int, typer.Option(help="base seed; same seed, same set")] = 0,
     variants: Annotated[int, typer.Option(help="attacks of each type per clip")] = 1,
     kinds: Annotated[
-        str, typer.Option(help="comma-separated: attacks print,replay,still (cutout on request); live handheld")
+        str, typer.Option(help="comma-separated: attacks print,replay,still (cutout, splice on request); live handheld")
     ] = "print,replay,still,handheld",
 ) -> None:
     """Synthesise attacks (and hand-held live variants) from real clips, with a manifest listing all."""

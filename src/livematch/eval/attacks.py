@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import cv2
@@ -40,6 +41,9 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from livematch.media.video import upright
+
+if TYPE_CHECKING:
+    from livematch.faces import Detector, LandmarkModel
 
 ATTACK_TYPES = ("print", "replay", "still")
 EXTRA_ATTACK_TYPES = ("cutout", "splice")  # made only when asked for (``--kinds``)
@@ -234,7 +238,8 @@ def print_attack(
 
 
 @cache
-def _face_models() -> tuple[object, object]:
+def _face_models() -> tuple[Detector, LandmarkModel]:
+    """The detector and landmark model, loaded once (only the cut-out recipe needs landmarks)."""
     from livematch.faces import Detector, LandmarkModel
 
     return Detector(), LandmarkModel()
