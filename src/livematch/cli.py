@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from livematch.config import Settings
-from livematch.errors import LivematchError
+from livematch.errors import LOAD_ERRORS, LivematchError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -27,7 +27,7 @@ def _clear_errors() -> Iterator[None]:
     except LivematchError as exc:
         typer.echo(f"error {exc.code}: {exc.message}", err=True)
         raise typer.Exit(2) from None
-    except (ValueError, OSError, RuntimeError) as exc:  # bad files or settings, models that cannot load
+    except LOAD_ERRORS as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 

@@ -37,10 +37,6 @@ from livematch.quality import frame_quality
 from livematch.quality.occlusion import OcclusionChecker
 
 MIN_TRACK_COVERAGE = 0.5
-# What ``Engine(settings)`` raises for a model configuration it cannot load: an unknown embedder or pack
-# name (ValueError), a missing or foreign calibration (ValueError), a model file that is absent (OSError)
-# or whose sha256 differs from its manifest (RuntimeError). Callers report these as one line.
-LOAD_ERRORS = (ValueError, OSError, RuntimeError)
 VIDEO_DETECT_SIDE = 320  # selfie faces are large: a quarter of the pixels finds them at a quarter of the cost
 
 

@@ -120,3 +120,10 @@ class RateLimited(LivematchError):
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.headers = {"Retry-After": str(retry_after)}
+
+
+# Not request errors: what setting up raises for a configuration or input files it cannot work with. An
+# unknown embedder or pack name, a missing or foreign calibration, a bad manifest row (ValueError); a file
+# that is absent or unreadable (OSError); a model whose sha256 differs from its manifest (RuntimeError).
+# ``livematch serve`` and the CLI commands report these as one line and exit 2.
+LOAD_ERRORS = (ValueError, OSError, RuntimeError)

@@ -32,8 +32,8 @@ from livematch.api.openapi import REQUEST_BODY
 from livematch.api.schemas import ErrorResponse, VerifyResponse
 from livematch.api.service import FILE_FIELDS, Service, error_body, new_request_id
 from livematch.config import Settings
-from livematch.engine import LOAD_ERRORS
 from livematch.errors import (
+    LOAD_ERRORS,
     BodyTooLarge,
     DeadlineExceeded,
     InternalError,
