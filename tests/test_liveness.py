@@ -265,3 +265,17 @@ def test_real_sources_by_manifest_or_by_name_and_upright(tmp_path):
         real_sources(tmp_path)
     (tmp_path / "manifest.tsv").write_text("file\tphoto\tperson\nb.mp4\ta.png\tsomeone\n")
     assert [(s.clip.name, s.photo.name) for s in real_sources(tmp_path)] == [("b.mp4", "a.png")]
+
+
+def test_identity_check_of_a_one_face_track(engine):
+    """A short video can leave one tracked face: nothing to compare, so consistent, with or without reuse."""
+    from livematch.liveness.identity import IdentityCheck
+
+    track = engine._track(
+        decode_video(shared("data", "video", "grid_s2_swwp2s.mp4").read_bytes(), engine.settings), Timer()
+    )
+    track.frames, track.faces = track.frames[:1], track.faces[:1]
+    track.faces[0].embedding = engine.embedder.embed(track.frames[0].bgr, track.faces[0])
+    for reuse in (True, False):
+        value, reference = IdentityCheck(reuse_match=reuse).consistency(track)
+        assert value == 1.0 and reference.shape == (128,)

@@ -69,11 +69,17 @@ class IdentityCheck:
         last = len(track.faces) - 1
         others = sorted({round(last * q) for q in CHECKPOINTS} - {best})
         matched = track.faces[best].embedding if self._reuse_match else None
-        picks = others if matched is not None else [best, *others]
-        vectors = self._sface.embed_batch([(track.frames[i].bgr, track.faces[i]) for i in picks])
+        needed = others if matched is not None else [best, *others]
+        vectors = self._embed(track, needed)
         reference = matched if matched is not None else vectors[0]
-        checks = vectors[len(picks) - len(others) :]
+        checks = vectors[len(needed) - len(others) :]
         return (float(np.min(checks @ reference)) if others else 1.0), reference
+
+    def _embed(self, track: Track, indices: list[int]) -> np.ndarray:
+        """``(n, 128)`` vectors of the track's faces at ``indices`` (none for an empty list)."""
+        if not indices:
+            return np.zeros((0, 128), np.float32)
+        return self._sface.embed_batch([(track.frames[i].bgr, track.faces[i]) for i in indices])
 
     def same_person(self, reference: np.ndarray, gray: np.ndarray, points68: np.ndarray) -> float:
         """Cosine between ``reference`` (from ``consistency``) and the face with these 68 landmarks in a glimpse."""
