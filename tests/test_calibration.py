@@ -18,7 +18,7 @@ from livematch.config import Settings
 from livematch.embed import SFaceEmbedder, load_embedder
 from livematch.engine import Engine
 from livematch.errors import DetectionFailed
-from livematch.eval.verification import THRESHOLDS, read_identities
+from livematch.eval.verification import THRESHOLDS, far_interval, identity_intervals, read_identities
 from livematch.models import SFACE
 from tests.conftest import shared
 from tests.media import jpeg, noise
@@ -98,6 +98,23 @@ def test_fit_is_robust_to_one_mislabelled_identity_pair() -> None:
     assert np.all((ratio[:4] > 0.8) & (ratio[:4] < 1.25)), ratio
 
 
+def test_far_interval_resampling_people_sees_a_clustered_tail() -> None:
+    """One person filed under two numbers makes a fold's FAR at 0.7 several times nominal (celeba-dev's
+    7392/7393). Resampling pairs calls that certain; resampling people shows it hangs on two people."""
+    rng = np.random.default_rng(4)
+    people = np.array(np.triu_indices(60, k=1))  # 60 people, 30 photo pairs per pair of people
+    people = np.repeat(people, 30, axis=1)
+    scores = np.where(rng.random(people.shape[1]) < 1e-4, 0.75, 0.2)
+    scores[(people[0] == 0) & (people[1] == 1)] = 0.9  # the duplicate: all 30 of its pairs accepted
+    accepted = int(np.sum(scores >= 0.7))
+    assert accepted / len(scores) > 5 * nominal_far(0.7)
+    pairs_ci = far_interval(accepted, len(scores))
+    people_ci = identity_intervals(people, scores)[THRESHOLDS.index(0.7)]
+    assert pairs_ci[0] > 4 * nominal_far(0.7)  # "certainly too high", which it is only because of two people
+    assert people_ci[0] < 2 * nominal_far(0.7) < 5 * nominal_far(0.7) < people_ci[1]
+    assert people_ci[0] <= accepted / len(scores) <= people_ci[1]
+
+
 def test_identity_groups_are_disjoint_partitions() -> None:
     labels = np.repeat(np.arange(12).astype(str), 3)
     groups = identity_groups(labels, groups=3, repeats=2)
@@ -163,6 +180,7 @@ def check_report(report: dict[str, object]) -> None:
         assert row.keys() >= ROW_KEYS
         assert row["impostor_pairs"] + row["genuine_pairs"] == enrolled * (enrolled - 1) // 2
         assert row["far_ci"][0] <= row["far"] <= row["far_ci"][1]
+        assert 0.0 <= row["far_ci_identities"][0] <= row["far_ci_identities"][1] <= 1.0
     accepted = [r["impostor_accepted"] for r in report["thresholds"]]
     assert accepted == sorted(accepted, reverse=True)
     assert 0.0 < report["eer"] < 0.5

@@ -200,9 +200,8 @@ def eval_verification(
         report = verification_command(_settings(), identities, images, json_out, plot, folds)
     keys = ("images", "failures_to_enrol", "genuine_pairs", "impostor_pairs", "eer", "seconds")
     summary = {k: report[k] for k in keys}
-    summary["thresholds"] = [
-        {k: r[k] for k in ("threshold", "impostor_accepted", "far", "far_ci", "tar")} for r in report["thresholds"]
-    ]
+    row_keys = ("threshold", "impostor_accepted", "far", "far_ci", "far_ci_identities", "tar")
+    summary["thresholds"] = [{k: r[k] for k in row_keys} for r in report["thresholds"]]
     typer.echo(json.dumps(summary, indent=1))
 
 

@@ -24,7 +24,6 @@ from livematch.eval.files import read_rows, writable
 THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 RECOMMENDED = 0.7
 SUSPICIOUS = 10
-ROW_COUNTS = ("impostor_pairs", "impostor_accepted", "genuine_pairs", "genuine_rejected")
 
 
 @dataclass
@@ -69,16 +68,21 @@ def _pairs(data: EmbeddedSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.stack(upper), sims, data.labels[upper[0]] == data.labels[upper[1]]
 
 
-def pair_scores(data: EmbeddedSet) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine similarities of all genuine and all impostor pairs (i < j)."""
-    _, sims, same = _pairs(data)
-    return sims[same], sims[~same]
+def pair_scores(
+    data: EmbeddedSet, pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cosine similarities of all genuine and all impostor pairs (i < j), and the impostor pairs' two people
+    as identity numbers 0..k-1 (2, m), which ``identity_intervals`` resamples. ``pairs``: ``_pairs(data)``
+    if the caller has it already."""
+    index, sims, same = pairs or _pairs(data)
+    codes = np.unique(data.labels, return_inverse=True)[1].reshape(-1)
+    return sims[same], sims[~same], codes[index[:, ~same]]
 
 
 def fit_set(engine: Engine, data: EmbeddedSet, meta: dict[str, object]) -> Calibration:
     """Fit a calibration for ``engine``'s embedder on a labelled embedded set (see ``calibration``)."""
     groups = [pair_scores(data.subset(index))[1] for index in identity_groups(data.labels)]
-    genuine, impostor = pair_scores(data)
+    genuine, impostor, _ = pair_scores(data)
     meta = {
         **meta,
         "images": len(data.paths),
@@ -90,7 +94,7 @@ def fit_set(engine: Engine, data: EmbeddedSet, meta: dict[str, object]) -> Calib
 
 
 def far_interval(accepted: int, pairs: int) -> list[float]:
-    """95 % Clopper-Pearson interval of a rate (treats pairs as independent, see docs/CALIBRATION.md)."""
+    """95 % Clopper-Pearson interval of a rate (treats pairs as independent; ``identity_intervals`` does not)."""
     from scipy import stats
 
     if pairs == 0:
@@ -99,7 +103,35 @@ def far_interval(accepted: int, pairs: int) -> list[float]:
     return [float(ci.low), float(ci.high)]
 
 
-def _row(t: float, impostor_pairs: int, accepted: int, genuine_pairs: int, rejected: int) -> dict[str, object]:
+def identity_intervals(people: np.ndarray, scores: np.ndarray, draws: int = 2000) -> list[list[float]]:
+    """95 % interval of the FAR at each threshold when the *people* are resampled, not the pairs.
+
+    Impostor accepts come in clusters: one look-alike (or one person filed under two numbers) supplies
+    dozens of accepted pairs, so the pair-level interval is far too narrow. This is a bootstrap over
+    identities: ``draws`` samples of the k people with replacement; a sample's FAR is the share of its impostor
+    pairs (both people drawn, weighted by how often each was drawn) scoring at or above the threshold.
+    ``people`` is the impostor pairs' two identity numbers (2, m), ``scores`` their calibrated scores.
+    """
+    k = int(people.max()) + 1 if people.size else 1
+    cell = people[0] * k + people[1]
+
+    def symmetric(weights: np.ndarray | None) -> np.ndarray:
+        counts = np.bincount(cell, weights=weights, minlength=k * k).reshape(k, k)
+        return counts + counts.T
+
+    weights = np.random.default_rng(0).multinomial(k, np.full(k, 1 / k), size=draws).astype(np.float64)
+    pairs = ((weights @ symmetric(None)) * weights).sum(1)
+    out = []
+    for t in THRESHOLDS:
+        accepted = ((weights @ symmetric((scores >= t).astype(np.float64))) * weights).sum(1)
+        far = accepted[pairs > 0] / pairs[pairs > 0]
+        out.append(np.percentile(far, [2.5, 97.5]).tolist() if far.size else [0.0, 1.0])
+    return out
+
+
+def _row(
+    t: float, impostor_pairs: int, accepted: int, genuine_pairs: int, rejected: int, people_ci: list[float]
+) -> dict[str, object]:
     far = accepted / impostor_pairs if impostor_pairs else 0.0
     return {
         "threshold": t,
@@ -108,6 +140,7 @@ def _row(t: float, impostor_pairs: int, accepted: int, genuine_pairs: int, rejec
         "impostor_accepted": accepted,
         "far": far,
         "far_ci": far_interval(accepted, impostor_pairs),
+        "far_ci_identities": people_ci,
         "far_to_nominal": far / float(nominal_far(t)),
         "genuine_pairs": genuine_pairs,
         "genuine_rejected": rejected,
@@ -115,10 +148,14 @@ def _row(t: float, impostor_pairs: int, accepted: int, genuine_pairs: int, rejec
     }
 
 
-def threshold_table(cal: Calibration, genuine: np.ndarray, impostor: np.ndarray) -> list[dict[str, object]]:
-    """Per threshold: impostors accepted (FAR with interval, against nominal) and genuines rejected."""
-    gen, imp = cal.to_scores(genuine), cal.to_scores(impostor)
-    return [_row(t, len(imp), int(np.sum(imp >= t)), len(gen), int(np.sum(gen < t))) for t in THRESHOLDS]
+def threshold_table(gen: np.ndarray, imp: np.ndarray, people: np.ndarray) -> list[dict[str, object]]:
+    """Per threshold: impostors accepted (FAR with intervals, against nominal) and genuines rejected, from the
+    calibrated scores of the genuine and impostor pairs (``people``: see ``pair_scores``)."""
+    intervals = identity_intervals(people, imp)
+    return [
+        _row(t, len(imp), int(np.sum(imp >= t)), len(gen), int(np.sum(gen < t)), ci)
+        for t, ci in zip(THRESHOLDS, intervals, strict=True)
+    ]
 
 
 def equal_error(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
@@ -166,23 +203,26 @@ def suspicious(
 def cross_validate(engine: Engine, data: EmbeddedSet, folds: int, seed: int = 0) -> dict[str, object]:
     """Identity-disjoint K-fold check: fit on K-1 folds, measure the held-out fold's pairs."""
     identities = np.random.default_rng(seed).permutation(np.unique(data.labels))
-    per_fold = []
+    per_fold, scored = [], []
     for k in tqdm(range(folds), desc="cross-validation", unit="fold"):
         held = np.isin(data.labels, identities[k::folds])
         cal = fit_set(engine, data.subset(np.flatnonzero(~held)), {"fold": k})
-        genuine, impostor = pair_scores(data.subset(np.flatnonzero(held)))
+        genuine, impostor, people = pair_scores(data.subset(np.flatnonzero(held)))
+        scored.append((cal.to_scores(genuine), cal.to_scores(impostor), people))
         per_fold.append(
             {
                 "fold": k,
                 "held_out_identities": sorted(set(data.labels[held].tolist())),
-                "thresholds": threshold_table(cal, genuine, impostor),
+                "thresholds": threshold_table(*scored[-1]),
             }
         )
-    pooled = []
-    for i, t in enumerate(THRESHOLDS):
-        rows = [f["thresholds"][i] for f in per_fold]
-        total = {key: sum(r[key] for r in rows) for key in ROW_COUNTS}
-        pooled.append(_row(t, *total.values()))
+    # The folds hold disjoint people: number them apart, and the pooled table resamples all of them.
+    offsets = np.cumsum([0] + [int(people.max()) + 1 if people.size else 0 for _, _, people in scored[:-1]])
+    pooled = threshold_table(
+        np.concatenate([gen for gen, _, _ in scored]),
+        np.concatenate([imp for _, imp, _ in scored]),
+        np.concatenate([people + offset for (_, _, people), offset in zip(scored, offsets, strict=True)], axis=1),
+    )
     return {"folds": folds, "seed": seed, "per_fold": per_fold, "pooled": pooled}
 
 
@@ -204,11 +244,13 @@ def det_plot(genuine: np.ndarray, impostor: np.ndarray, table: list[dict[str, ob
         ax.axvline(row["nominal_far"], color="grey", ls=":", lw=0.8)
         ax.text(row["nominal_far"], 0.9, f"{row['threshold']:.1f}", ha="center", fontsize=8, color="grey")
         x, y = max(row["far"], floor), max(1 - row["tar"], 0.5 / len(gen))
-        low, high = row["far_ci"]
+        # the wider of the two intervals: pairs resampled (exact binomial) or people resampled
+        low = min(row["far_ci"][0], row["far_ci_identities"][0])
+        high = max(row["far_ci"][1], row["far_ci_identities"][1])
         ax.errorbar(x, y, xerr=[[x - max(low, floor)], [max(high - x, 0.0)]], fmt="o", color="C3", capsize=2)
         ax.annotate(f"t={row['threshold']:.1f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(xscale="log", yscale="log", xlabel="false accept rate", ylabel="false reject rate")
-    ax.set_title("DET. Dotted: nominal FAR of each threshold; dots: measured FAR (95 % CI)", fontsize=10)
+    ax.set_title("DET. Dotted: nominal FAR per threshold; dots: measured FAR (95 % CI, people or pairs)", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower left")
     fig.tight_layout()
@@ -227,13 +269,14 @@ def verification_command(
     data = embed_set(engine, rows, images)
     embedded = time.perf_counter()
     pairs = _pairs(data)
-    genuine, impostor = pairs[1][pairs[2]], pairs[1][~pairs[2]]
+    genuine, impostor, people = pair_scores(data, pairs)
     if not len(genuine) or not len(impostor):
         raise ValueError(
             f"{len(data.paths)} of {len(rows)} images enrolled, giving {len(genuine)} genuine and {len(impostor)} "
             "impostor pairs: an evaluation needs two identities, one of them with two photos that enrol"
         )
-    table = threshold_table(engine.calibration, genuine, impostor)
+    cal = engine.calibration
+    table = threshold_table(cal.to_scores(genuine), cal.to_scores(impostor), people)
     eer, eer_similarity = equal_error(genuine, impostor)
     report: dict[str, object] = {
         "identities_file": str(identities),
