@@ -126,30 +126,30 @@ def run_item(engine: Engine, item: Item, root: Path) -> Item:
     return item
 
 
+def _by_type(group: list[Item]) -> dict[str, list[Item]]:
+    return {kind: [i for i in group if i.attack_type == kind] for kind in sorted({i.attack_type for i in group})}
+
+
+def _error_rate(group: list[Item], truth: str) -> float:
+    """Share of ``group`` not decided as ``truth`` (an error decision counts as wrong)."""
+    return float(np.mean([i.decision != truth for i in group])) if group else 0.0
+
+
 def summarise(items: list[Item], threshold: float) -> dict[str, object]:
     """BPCER, APCER per attack type and max, ACER (ISO/IEC 30107-3 names; errors count as wrong)."""
     live = [i for i in items if i.label == "live"]
-    bpcer = float(np.mean([i.decision != "live" for i in live])) if live else 0.0
-    apcer: dict[str, float] = {}
-    for kind in sorted({i.attack_type for i in items if i.label == "attack"}):
-        group = [i for i in items if i.label == "attack" and i.attack_type == kind]
-        apcer[kind] = float(np.mean([i.decision != "attack" for i in group]))
+    attacks = _by_type([i for i in items if i.label == "attack"])
+    bpcer = _error_rate(live, "live")
+    apcer = {kind: _error_rate(group, "attack") for kind, group in attacks.items()}
     apcer_max = max(apcer.values(), default=0.0)
-    bpcer_by_type = {
-        kind: round(float(np.mean([i.decision != "live" for i in live if i.attack_type == kind])), 4)
-        for kind in sorted({i.attack_type for i in live})
-    }
     return {
         "threshold": threshold,
         "bpcer": round(bpcer, 4),
-        "bpcer_by_type": bpcer_by_type,
+        "bpcer_by_type": {kind: round(_error_rate(group, "live"), 4) for kind, group in _by_type(live).items()},
         "apcer": {k: round(v, 4) for k, v in apcer.items()},
         "apcer_max": round(apcer_max, 4),
         "acer": round((bpcer + apcer_max) / 2, 4),
-        "counts": {
-            "live": len(live),
-            **{k: sum(i.attack_type == k for i in items if i.label == "attack") for k in apcer},
-        },
+        "counts": {"live": len(live), **{kind: len(group) for kind, group in attacks.items()}},
         "items": [{k: v for k, v in asdict(i).items() if v is not None} for i in items],
     }
 
