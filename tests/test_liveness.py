@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 
 from livematch.cli import app
 from livematch.engine import Engine, Timer
-from livematch.eval.attacks import attack_seed, encode, make_attack, print_attack, read_clip, real_sources
+from livematch.eval.attacks import attack_seed, make_attack, real_sources
+from livematch.eval.footage import encode, read_clip
 from livematch.eval.liveness import Item, run_item, select_evidence
+from livematch.eval.recipes import print_attack
 from livematch.liveness.border import moving_border
 from livematch.liveness.identity import IDENTITY_MIDPOINT
 from livematch.liveness.temporal import BORDER_MIDPOINT, CLOSURE_MIDPOINT, NONRIGID_MIDPOINT, eye_closure
@@ -251,7 +253,7 @@ def test_eval_attacks_refuses_an_unknown_kind(tmp_path):
 
 def test_real_sources_by_manifest_or_by_name_and_upright(tmp_path):
     """Another team's folder of clips: a .mov beside a .png, filmed sideways (display rotation)."""
-    from livematch.eval.attacks import read_photo
+    from livematch.eval.footage import read_photo
     from tests.media import encode_video, noise, png
 
     (tmp_path / "a.mov").write_bytes(encode_video([noise(64, 96)] * 5, fmt="mov", rotation=90))
