@@ -8,14 +8,13 @@ calibration (tied to that digest) can never score another model's similarities.
 Manifest fields: ``name``, ``file`` (relative to the manifest), ``sha256``, ``size`` (crop side, the
 ArcFace 112 template is scaled to it), ``channels`` ("rgb" or "bgr"), ``mean`` and ``std`` (input =
 (pixel - mean) / std), ``flip`` (average with the mirror image), ``runtime`` ("onnxruntime", or
-"litert" for TFLite files, NHWC, needs the optional ``ai-edge-litert`` package), and free-text
+"litert" for TFLite files, NHWC, run by ``ai-edge-litert``), and free-text
 ``licence`` and ``source``.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from onnx import numpy_helper
 from livematch.embed.base import sample_face, unit
 from livematch.faces.align import ARCFACE_112, align
 from livematch.faces.record import Face
+from livematch.litert import LiteRT
 from livematch.models import file_sha256
 from livematch.onnxutil import session
 
@@ -86,7 +86,7 @@ class OnnxEmbedder:
         self.name = self.manifest.name
         self.model_sha256 = digest
         if self.manifest.runtime == "litert":
-            self._run = _LiteRT(model_path, threads)
+            self._run = LiteRT(model_path, threads)
         else:
             ort_session = session(_prepared(onnx.load(str(model_path))), threads=threads)
             name = ort_session.get_inputs()[0].name
@@ -106,36 +106,6 @@ class OnnxEmbedder:
     def info(self) -> dict[str, object]:
         """The manifest (name, digest, preprocessing, provenance) and the vector size."""
         return {**asdict(self.manifest), "dim": self.dim}
-
-
-class _LiteRT:
-    """A TFLite interpreter per thread (interpreters are not thread-safe), fed NHWC batches.
-
-    A model with a fixed batch size gets the batch padded by repeating the first image.
-    """
-
-    def __init__(self, path: Path, threads: int) -> None:
-        try:
-            from ai_edge_litert.interpreter import Interpreter  # optional dependency
-        except ImportError as exc:
-            raise RuntimeError(f"{path.name} needs the TFLite runtime: pip install 'livematch[tflite]'") from exc
-
-        self._make = lambda: Interpreter(model_path=str(path), num_threads=threads)
-        self._local = threading.local()
-        self._make()  # fail at load time, not on the first request
-
-    def __call__(self, nhwc: np.ndarray) -> np.ndarray:
-        interpreter = getattr(self._local, "interpreter", None)
-        if interpreter is None:
-            interpreter = self._local.interpreter = self._make()
-            interpreter.allocate_tensors()
-        detail = interpreter.get_input_details()[0]
-        batch = int(detail["shape"][0])
-        if len(nhwc) < batch:
-            nhwc = np.concatenate([nhwc, np.repeat(nhwc[:1], batch - len(nhwc), axis=0)])
-        interpreter.set_tensor(detail["index"], np.ascontiguousarray(nhwc, dtype=np.float32))
-        interpreter.invoke()
-        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
 def _prepared(model: onnx.ModelProto) -> bytes:
