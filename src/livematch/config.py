@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         "sface-2021dec-int8bq",
         description="face embedder: a built-in or installed name, or several joined by '+' (name:weight)",
     )
+    alignment: Literal["auto", "face-mesh", "dlib-68"] = Field(
+        "auto",
+        description="embedders' five points: MediaPipe's face mesh (auto: if `livematch models install` put it "
+        "in models_dir) or dlib's 68 landmarks",
+    )
     embedder_flip: bool = Field(True, description="SFace: average the crop's and its mirror's embeddings")
     template_frames: int = Field(1, ge=1, description="video: quality-weighted mean of the best N frames' embeddings")
     embed_threads: int = Field(2, ge=1, le=64, description="intra-op threads per embedding call (docs/PERFORMANCE.md)")

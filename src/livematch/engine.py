@@ -23,6 +23,7 @@ from livematch import __version__
 from livematch.calibration import Calibration
 from livematch.config import Settings
 from livematch.embed import Embedder, calibration_path, load_embedder
+from livematch.embed.meshaligned import SUFFIX as MESH_SUFFIX
 from livematch.embed.template import chosen, template
 from livematch.errors import DetectionFailed, LivematchError, LivenessCheckFailed
 from livematch.faces import Detector, Face, LandmarkModel
@@ -113,7 +114,11 @@ class Engine:
         self.liveness_sources: list[EvidenceSource] = [
             TemporalEvidence(
                 self.landmarks,
-                IdentityCheck(threads=self.settings.embed_threads, reuse_match=self.embedder.name == SFACE.name),
+                IdentityCheck(
+                    threads=self.settings.embed_threads,
+                    # SFace's vectors, on the mesh's crops or dlib's, are in the space the check compares in
+                    reuse_match=self.embedder.name.removesuffix(MESH_SUFFIX) == SFACE.name,
+                ),
             ),
             *load_packs(self.settings.models_dir),
         ]

@@ -2,7 +2,8 @@
 
 ``LIVEMATCH_EMBEDDER`` names the active one: a built-in (``sface-2021dec-int8bq``,
 ``dlib-resnet-v1``), an installed manifest in ``LIVEMATCH_MODELS_DIR/embedders``, or a fusion of
-several joined by ``+``, each optionally weighted as ``name:weight``.
+several joined by ``+``, each optionally weighted as ``name:weight``. ``LIVEMATCH_ALIGNMENT`` says
+where its five alignment points come from; with the face mesh it runs as ``<name>@face-mesh``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,22 @@ from livematch.config import Settings
 from livematch.embed.base import Embedder, unit
 from livematch.embed.dlibnet import DlibEmbedder
 from livematch.embed.fused import FusedEmbedder
+from livematch.embed.meshaligned import MeshAligned
 from livematch.embed.onnxface import OnnxEmbedder, manifests
 from livematch.embed.sface import SFaceEmbedder
+from livematch.faces.mesh import FILE as MESH_FILE
+from livematch.faces.mesh import FaceMesh
 
-__all__ = ["DlibEmbedder", "Embedder", "FusedEmbedder", "OnnxEmbedder", "SFaceEmbedder", "load_embedder", "unit"]
+__all__ = [
+    "DlibEmbedder",
+    "Embedder",
+    "FusedEmbedder",
+    "MeshAligned",
+    "OnnxEmbedder",
+    "SFaceEmbedder",
+    "load_embedder",
+    "unit",
+]
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -27,7 +40,14 @@ def load_embedder(settings: Settings) -> Embedder:
         name, _, weight = item.strip().partition(":")
         parts.append(_single(name, settings))
         weights.append(float(weight) if weight else 1.0)
-    return parts[0] if len(parts) == 1 else FusedEmbedder(parts, weights)
+    embedder = parts[0] if len(parts) == 1 else FusedEmbedder(parts, weights)
+    mesh = None if settings.alignment == "dlib-68" else FaceMesh.installed(settings.models_dir)
+    if mesh is None and settings.alignment == "face-mesh":
+        raise ValueError(
+            f"LIVEMATCH_ALIGNMENT=face-mesh but {settings.models_dir / MESH_FILE} is missing: "
+            "run `livematch models install face-mesh`"
+        )
+    return embedder if mesh is None else MeshAligned(embedder, mesh)
 
 
 def calibration_path(settings: Settings, embedder_name: str) -> Path:

