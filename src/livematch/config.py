@@ -36,7 +36,7 @@ class Settings(BaseSettings):
 
     # --- data and models ----------------------------------------------------------------------
     shared_dir: Path = Field(Path("../shared"), description="read-only test and evaluation data")
-    models_dir: Path = Field(default_factory=_default_models_dir, description="optional model packs")
+    models_dir: Path = Field(default_factory=_default_models_dir, description="the face mesh and optional model packs")
     embedder: str = Field(
         "sface-2021dec-int8bq",
         description="face embedder: a built-in or installed name, or several joined by '+' (name:weight)",
