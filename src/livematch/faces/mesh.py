@@ -86,9 +86,7 @@ def _angle(left: np.ndarray, right: np.ndarray) -> float:
 
 def _crop_matrix(centre: tuple[float, float] | np.ndarray, side: float, angle: float) -> np.ndarray:
     """Affine map from the image to a SIDE x SIDE crop of a square of ``side`` px turned by ``angle``."""
-    k, c, s = SIDE / side, np.cos(angle), np.sin(angle)
     cx, cy = float(centre[0]), float(centre[1])
-    return np.array(
-        [[k * c, k * s, SIDE / 2 - k * (c * cx + s * cy)], [-k * s, k * c, SIDE / 2 - k * (-s * cx + c * cy)]],
-        dtype=np.float32,
-    )
+    matrix = cv2.getRotationMatrix2D((cx, cy), float(np.degrees(angle)), SIDE / side)
+    matrix[:, 2] += (SIDE / 2 - cx, SIDE / 2 - cy)
+    return matrix.astype(np.float32)
