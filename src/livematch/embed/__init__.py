@@ -41,7 +41,7 @@ def load_embedder(settings: Settings) -> Embedder:
         parts.append(_single(name, settings))
         weights.append(float(weight) if weight else 1.0)
     embedder = parts[0] if len(parts) == 1 else FusedEmbedder(parts, weights)
-    mesh = None if settings.alignment == "dlib-68" else FaceMesh.installed(settings.models_dir)
+    mesh = None if settings.alignment == "dlib-68" else FaceMesh.installed(settings.models_dir, settings.embed_threads)
     if mesh is None and settings.alignment == "face-mesh":
         raise ValueError(
             f"LIVEMATCH_ALIGNMENT=face-mesh but {settings.models_dir / MESH_FILE} is missing: "
