@@ -121,9 +121,9 @@ W600K_MBF = RegistryModel(
 
 FACE_MESH = RegistryFile(
     registry="pypi",
-    package="mediapipe",
-    version="0.10.21",
-    member="mediapipe/modules/face_landmark/face_landmark.tflite",
+    package=mesh.PACKAGE,
+    version=mesh.VERSION,
+    member=mesh.MEMBER,
     name="face-mesh",
     target=mesh.FILE,
     sha256=mesh.SHA256,

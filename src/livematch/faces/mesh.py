@@ -25,7 +25,8 @@ NAME = "mediapipe-face-mesh"
 FILE = Path("landmarks") / "face-mesh.tflite"
 SHA256 = "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"
 LICENCE = "Apache-2.0 (MediaPipe)"
-SOURCE = "PyPI mediapipe==0.10.21, mediapipe/modules/face_landmark/face_landmark.tflite"
+PACKAGE, VERSION, MEMBER = "mediapipe", "0.10.21", "mediapipe/modules/face_landmark/face_landmark.tflite"
+SOURCE = f"PyPI {PACKAGE}=={VERSION}, {MEMBER}"
 SIDE = 192
 SCALE = 1.5
 # mesh indices: eye corners (outer, inner) of each eye, nose tip, mouth corners
