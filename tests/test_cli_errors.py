@@ -112,3 +112,5 @@ def test_a_model_configuration_that_cannot_load_is_named_not_traced(folder: Path
     result = run(["serve", "--port", "0"], folder, LIVEMATCH_EMBEDDER="nope", **models, **keys)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot start: unknown embedder 'nope'" in result.stderr
+    result = run(["verify", str(photo), str(video)], folder, LIVEMATCH_ALIGNMENT="face-mesh", **models)
+    assert_clear(result, "LIVEMATCH_ALIGNMENT=face-mesh", "livematch models install face-mesh")
