@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from livematch.api.app import create_app
 from livematch.calibration import Calibration, builtin_path
 from livematch.cli import app
 from livematch.config import Settings
@@ -108,3 +113,23 @@ def test_install_names() -> None:
         named(["nope"])
     result = CliRunner().invoke(app, ["models", "install", "nope"])
     assert result.exit_code == 2 and "unknown model nope" in result.output
+
+
+def test_serving_without_the_mesh_says_so(tmp_path: Path, settings: Settings, caplog) -> None:
+    """`pip install .` alone serves on dlib's points; the operator is told once, at start-up, and how to fix it."""
+    app = create_app(settings.model_copy(update={"models_dir": tmp_path}))
+    with caplog.at_level(logging.WARNING, logger="livematch.server"), TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/info").json()["embedder"]["name"] == "sface-2021dec-int8bq"
+    said = [r.getMessage() for r in caplog.records if r.name == "livematch.server"]
+    assert any("no face mesh" in m and "livematch models install face-mesh" in m for m in said), said
+
+
+def test_loading_the_mesh_prints_nothing(mesh_path: Path) -> None:
+    """LiteRT's one-time C++ INFO line would be the only non-JSON line of the service's log."""
+    code = (
+        "import numpy as np; from pathlib import Path; from livematch.litert import LiteRT; "
+        f"run = LiteRT(Path({str(mesh_path)!r}), 1); run(np.zeros((1, 192, 192, 3), np.float32)); print('ran')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "ran\n" and done.stderr == "", done.stderr
