@@ -63,7 +63,7 @@ class FaceMesh:
         first = self._pass(bgr, (x + w / 2, y + h / 2), SCALE * max(w, h), _angle(left, right))
         low, high = first.min(0), first.max(0)
         outer = _angle(first[EYES[0][0]], first[EYES[1][1]])
-        return self._pass(bgr, (low + high) / 2, SCALE * float(max(high - low)), outer)
+        return self._pass(bgr, (low + high) / 2, SCALE * max(float(max(high - low)), 1.0), outer)  # >= 1 px
 
     def points5(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """Eye centres (midpoints of the corners), nose tip and mouth corners, image-left first."""
@@ -72,7 +72,7 @@ class FaceMesh:
         mouth = sorted((mesh[i] for i in MOUTH), key=lambda p: p[0])
         return np.stack([*eyes, mesh[NOSE], *mouth]).astype(np.float32)
 
-    def _pass(self, bgr: np.ndarray, centre: tuple[float, float], side: float, angle: float) -> np.ndarray:
+    def _pass(self, bgr: np.ndarray, centre: tuple[float, float] | np.ndarray, side: float, angle: float) -> np.ndarray:
         to_crop = _crop_matrix(centre, side, angle)
         crop = cv2.warpAffine(bgr, to_crop, (SIDE, SIDE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         out = self._run(crop[None, :, :, ::-1].astype(np.float32) / 255.0)
