@@ -22,8 +22,7 @@ import numpy as np
 from livematch import __version__
 from livematch.calibration import Calibration
 from livematch.config import Settings
-from livematch.embed import Embedder, calibration_path, load_embedder
-from livematch.embed.meshaligned import SUFFIX as MESH_SUFFIX
+from livematch.embed import Embedder, MeshAligned, calibration_path, load_embedder
 from livematch.embed.template import chosen, template
 from livematch.errors import DetectionFailed, LivematchError, LivenessCheckFailed
 from livematch.faces import Detector, Face, LandmarkModel
@@ -117,7 +116,7 @@ class Engine:
                 IdentityCheck(
                     threads=self.settings.embed_threads,
                     # SFace's vectors, on the mesh's crops or dlib's, are in the space the check compares in
-                    reuse_match=self.embedder.name.removesuffix(MESH_SUFFIX) == SFACE.name,
+                    reuse_match=_unaligned(self.embedder).name == SFACE.name,
                 ),
             ),
             *load_packs(self.settings.models_dir),
@@ -255,6 +254,11 @@ class Engine:
         with timer.stage("frame_selection"):
             best = chosen(track.faces, 1)[0]  # the template's own first pick, so both agree on "best"
         return track.frames[best], track.faces[best]
+
+
+def _unaligned(embedder: Embedder) -> Embedder:
+    """The model behind ``embedder``, whichever landmarks place its crops."""
+    return embedder.inner if isinstance(embedder, MeshAligned) else embedder
 
 
 def _jpeg(bgr: np.ndarray) -> bytes:

@@ -32,7 +32,7 @@ from livematch.api.openapi import REQUEST_BODY
 from livematch.api.schemas import ErrorResponse, VerifyResponse
 from livematch.api.service import FILE_FIELDS, Service, error_body, new_request_id
 from livematch.config import Settings
-from livematch.embed.meshaligned import SUFFIX as MESH_SUFFIX
+from livematch.embed import MeshAligned
 from livematch.errors import (
     LOAD_ERRORS,
     BodyTooLarge,
@@ -179,8 +179,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
 def _load(state: _State) -> None:
     state.service = Service(state.settings)
     _warm_up(state.service)
-    embedder = state.service.engine.embedder.name
-    if state.settings.alignment == "auto" and not embedder.endswith(MESH_SUFFIX):  # say so, don't degrade silently
+    aligned = isinstance(state.service.engine.embedder, MeshAligned)
+    if state.settings.alignment == "auto" and not aligned:  # say so, don't degrade silently
         logging.getLogger("livematch.server").warning(
             "no face mesh in %s: faces are aligned on dlib's landmarks, which matches less accurately "
             "(docs/MODELS.md); install it with `livematch models install face-mesh`",
