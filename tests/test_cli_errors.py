@@ -100,6 +100,10 @@ def test_bench_and_attacks_and_pack_import_fail_clearly(folder: Path) -> None:
     assert_clear(run(["bench", "--video", "garbage.mp4", "--photo", str(photo), "--repeat", "1"], folder), "2004")
     assert_clear(run(["eval", "attacks", "--out", "att", "--real", "."], folder), "no clip with a photo")
     assert_clear(run(["models", "import", "minifasnet", "."], folder), "no .pth")
+    (folder / "file").write_text("not a folder")
+    done = run(["models", "install", "face-mesh"], folder, LIVEMATCH_MODELS_DIR=str(folder / "file" / "models"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("install failed:"), done.stderr
 
 
 def test_a_model_configuration_that_cannot_load_is_named_not_traced(folder: Path) -> None:

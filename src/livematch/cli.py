@@ -320,7 +320,7 @@ def models_install(
     settings = _settings()
     try:
         written = install(settings.models_dir, named(names or []))
-    except (RuntimeError, ValueError) as exc:
+    except LOAD_ERRORS as exc:  # no network, no such version or name, a models dir that cannot be written
         typer.echo(f"install failed: {exc}", err=True)
         raise typer.Exit(2) from None
     for path in written:
