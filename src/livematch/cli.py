@@ -229,10 +229,11 @@ def eval_attacks(
     seed: Annotated[int, typer.Option(help="base seed; same seed, same set")] = 0,
     variants: Annotated[int, typer.Option(help="attacks of each type per clip")] = 1,
     kinds: Annotated[
-        str, typer.Option(help="comma-separated: attacks print,replay,still (cutout, splice on request); live handheld")
-    ] = "print,replay,still,handheld",
+        str,
+        typer.Option(help="comma-separated: attacks print,replay,still (cutout, splice on request); live handheld,dim"),
+    ] = "print,replay,still,handheld,dim",
 ) -> None:
-    """Synthesise attacks (and hand-held live variants) from real clips, with a manifest listing all."""
+    """Synthesise attacks (and hand-held and dim live variants) from real clips, with a manifest listing all."""
     from livematch.eval.attacks import ATTACK_TYPES, EXTRA_ATTACK_TYPES, LIVE_TYPES, build_set, real_sources
 
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]

@@ -16,11 +16,11 @@ import numpy as np
 from tqdm import tqdm
 
 from livematch.eval.footage import encode, read_clip, read_photo
-from livematch.eval.recipes import handheld_live, print_attack, replay_attack, splice_attack, still_attack
+from livematch.eval.recipes import dim_live, handheld_live, print_attack, replay_attack, splice_attack, still_attack
 
 ATTACK_TYPES = ("print", "replay", "still")
 EXTRA_ATTACK_TYPES = ("cutout", "splice")  # made only when asked for (``--kinds``)
-LIVE_TYPES = ("handheld",)
+LIVE_TYPES = ("handheld", "dim")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -84,6 +84,7 @@ def make_attack(source: Source, attack: str, seed: int, victim: Source | None = 
         "replay": lambda: replay_attack(read_clip(source.clip), rng),
         "still": lambda: still_attack(read_photo(source.photo), rng),
         "handheld": lambda: handheld_live(read_clip(source.clip), rng),
+        "dim": lambda: dim_live(read_clip(source.clip), rng),
     }
     return encode(recipes[attack]())
 
