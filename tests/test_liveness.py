@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import cv2
+import dlib
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -12,9 +13,10 @@ from typer.testing import CliRunner
 from livematch.cli import app
 from livematch.engine import Engine, Timer
 from livematch.eval.attacks import attack_seed, make_attack, real_sources
-from livematch.eval.footage import encode, read_clip
+from livematch.eval.footage import encode, read_clip, read_photo
 from livematch.eval.liveness import Item, run_item, select_evidence
-from livematch.eval.recipes import print_attack
+from livematch.eval.recipes import dim_live, print_attack, still_attack
+from livematch.faces.landmarks import _BOX_MAP, _parts
 from livematch.liveness.border import moving_border
 from livematch.liveness.identity import IDENTITY_MIDPOINT
 from livematch.liveness.temporal import BORDER_MIDPOINT, CLOSURE_MIDPOINT, NONRIGID_MIDPOINT, eye_closure
@@ -86,6 +88,7 @@ def test_one_frame_video_without_a_pack_is_rejected(engine):
     assert item.decision == "attack" and item.score == 0.0
 
 
+DIM_SEED = 11
 REAL = sorted(p.name for p in shared("data", "video", "real").glob("*.mp4")) if SHARED.exists() else []
 
 
@@ -183,6 +186,37 @@ def test_a_blink_does_not_excuse_a_replay_whose_frame_shows(engine, tmp_path):
     assert 0 < item.evidence["moving_border"]["value"] < BORDER_MIDPOINT  # the frame, seen in one probe only
     assert item.evidence["nonrigid_motion"]["value"] < NONRIGID_MIDPOINT
     assert item.decision == "attack", item
+
+
+def test_a_dim_live_clip_is_live_and_a_dim_still_is_not(engine, tmp_path):
+    """In a dim room a face keeps half its contrast: dlib fits it stiffer and its grey levels change less, which
+    read as a picture until both were measured on contrast-stretched faces. A still image stays a still when dim."""
+    source = next(s for s in real_sources(shared("data", "video", "real")) if s.clip.stem == "retalking_2")
+    dim = tmp_path / "dim.mp4"
+    dim.write_bytes(make_attack(source, "dim", attack_seed(DIM_SEED, source.clip.stem, "dim", 0)))
+    assert run_item(engine, Item(str(dim), "live", "dim"), tmp_path).decision == "live"
+    rng = np.random.default_rng(DIM_SEED)
+    still = tmp_path / "still.mp4"
+    still.write_bytes(encode(dim_live(still_attack(read_photo(source.photo), rng), rng)))
+    assert run_item(engine, Item(str(still), "attack", "still"), tmp_path).decision == "attack"
+
+
+def test_landmarks_of_a_dimmed_face_stay_where_the_lit_ones_are(engine):
+    """The 12 real photos at 30 % of their brightness: stretched to the reference contrast first, dlib's points
+    move less than half as far from the lit photo's as on the dim pixels as they are."""
+    stretched, plain = [], []
+    for source in real_sources(shared("data", "video", "real")):
+        bgr = cv2.imread(str(source.photo))
+        gray, box = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), engine.detector.detect(bgr)[0].box
+        dim = (gray * 0.3).astype(np.uint8)
+        lit = engine.landmarks.points(gray, box)
+        iod = np.linalg.norm(lit[36:42].mean(0) - lit[42:48].mean(0))
+        x, y, w, h = box
+        left, top = x + _BOX_MAP[0] * w, y + _BOX_MAP[1] * h
+        rect = dlib.rectangle(int(left), int(top), int(left + _BOX_MAP[2] * w), int(top + _BOX_MAP[3] * h))
+        stretched.append(np.median(np.linalg.norm(engine.landmarks.points(dim, box) - lit, axis=1)) / iod)
+        plain.append(np.median(np.linalg.norm(_parts(engine.landmarks._predictor(dim, rect)) - lit, axis=1)) / iod)
+    assert np.median(stretched) < 0.5 * np.median(plain), (stretched, plain)
 
 
 def test_moving_border_sees_the_screen_not_the_room(engine):

@@ -4,6 +4,11 @@ dlib's predictor was trained on boxes from dlib's HOG detector, which sit lower 
 than YuNet's; the box is mapped to that convention first (ratios measured on 100 CelebA faces:
 left -0.048 w, top +0.154 h, width 1.074 w, height 0.81 h). The five alignment points derived from
 the 68 are steadier than YuNet's own five, which raises verification accuracy.
+
+The predictor's regression trees split on raw grey-level differences between pixel pairs, so a dim or
+flat-lit face (half the contrast) is fitted stiffer, closer to the mean shape, and its expression motion
+shrinks by up to a third (docs/LIVENESS.md, "Dim light"). A face whose grey-level spread is under
+``REFERENCE_CONTRAST`` is stretched to it first; better-lit faces are read exactly as before.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from livematch.faces.record import Face
 from livematch.models import DLIB_68
 
 _BOX_MAP = np.array([-0.048, 0.154, 1.074, 0.81], dtype=np.float32)
+REFERENCE_CONTRAST = 40.0  # grey-level SD of a face; real clips in daylight 24-59 (docs/LIVENESS.md)
+MAX_STRETCH = 4.0  # beyond this the stretch mostly amplifies sensor and codec noise
+_MARGIN = 0.5  # of the box on each side: the predictor reads pixels around the face, not only inside it
 
 
 class LandmarkModel:
@@ -35,8 +43,25 @@ class LandmarkModel:
         x, y, w, h = box
         left, top = x + _BOX_MAP[0] * w, y + _BOX_MAP[1] * h
         rect = dlib.rectangle(int(left), int(top), int(left + _BOX_MAP[2] * w), int(top + _BOX_MAP[3] * h))
-        shape = self._predictor(gray, rect)
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        gain = contrast_gain(gray[max(int(y), 0) : max(int(y + h), 0), max(int(x), 0) : max(int(x + w), 0)])
+        if gain == 1.0:
+            return _parts(self._predictor(gray, rect))
+        x0, y0 = max(int(x - _MARGIN * w), 0), max(int(y - _MARGIN * h), 0)
+        region = gray[y0 : int(y + (1 + _MARGIN) * h), x0 : int(x + (1 + _MARGIN) * w)].astype(np.float32)
+        stretched = np.clip((region - region.mean()) * gain + region.mean(), 0, 255).astype(np.uint8)
+        offset = np.array([x0, y0], dtype=np.float32)
+        return _parts(self._predictor(stretched, dlib.translate_rect(rect, dlib.point(-x0, -y0)))) + offset
+
+
+def contrast_gain(gray: np.ndarray) -> float:
+    """The factor that brings a face region's grey-level SD up to ``REFERENCE_CONTRAST``, at most
+    ``MAX_STRETCH``; exactly 1.0 for a face that already has it (and for an empty region)."""
+    spread = float(gray.std()) if gray.size else REFERENCE_CONTRAST
+    return float(np.clip(REFERENCE_CONTRAST / max(spread, 1e-6), 1.0, MAX_STRETCH))
+
+
+def _parts(shape: dlib.full_object_detection) -> np.ndarray:
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
 def five_from_68(pts: np.ndarray) -> np.ndarray:
