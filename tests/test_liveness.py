@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import cv2
-import dlib
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +15,7 @@ from livematch.eval.attacks import attack_seed, make_attack, real_sources
 from livematch.eval.footage import encode, read_clip, read_photo
 from livematch.eval.liveness import Item, run_item, select_evidence
 from livematch.eval.recipes import dim_live, print_attack, still_attack
-from livematch.faces.landmarks import _BOX_MAP, _parts
+from livematch.faces.landmarks import _parts, dlib_rect
 from livematch.liveness.border import moving_border
 from livematch.liveness.identity import IDENTITY_MIDPOINT
 from livematch.liveness.temporal import BORDER_MIDPOINT, CLOSURE_MIDPOINT, NONRIGID_MIDPOINT, eye_closure
@@ -211,11 +210,9 @@ def test_landmarks_of_a_dimmed_face_stay_where_the_lit_ones_are(engine):
         dim = (gray * 0.3).astype(np.uint8)
         lit = engine.landmarks.points(gray, box)
         iod = np.linalg.norm(lit[36:42].mean(0) - lit[42:48].mean(0))
-        x, y, w, h = box
-        left, top = x + _BOX_MAP[0] * w, y + _BOX_MAP[1] * h
-        rect = dlib.rectangle(int(left), int(top), int(left + _BOX_MAP[2] * w), int(top + _BOX_MAP[3] * h))
         stretched.append(np.median(np.linalg.norm(engine.landmarks.points(dim, box) - lit, axis=1)) / iod)
-        plain.append(np.median(np.linalg.norm(_parts(engine.landmarks._predictor(dim, rect)) - lit, axis=1)) / iod)
+        raw = _parts(engine.landmarks._predictor(dim, dlib_rect(box)))
+        plain.append(np.median(np.linalg.norm(raw - lit, axis=1)) / iod)
     assert np.median(stretched) < 0.5 * np.median(plain), (stretched, plain)
 
 

@@ -42,16 +42,23 @@ class LandmarkModel:
     def points(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
         """The 68 landmarks ``(x, y)`` of the face in a YuNet ``(x, y, w, h)`` box."""
         x, y, w, h = box
-        left, top = x + _BOX_MAP[0] * w, y + _BOX_MAP[1] * h
-        rect = dlib.rectangle(int(left), int(top), int(left + _BOX_MAP[2] * w), int(top + _BOX_MAP[3] * h))
+        rect = dlib_rect(box)
         gain = contrast_gain(gray[max(int(y), 0) : max(int(y + h), 0), max(int(x), 0) : max(int(x + w), 0)])
         if gain == 1.0:
             return _parts(self._predictor(gray, rect))
         x0, y0 = max(int(x - _MARGIN * w), 0), max(int(y - _MARGIN * h), 0)
         region = gray[y0 : int(y + (1 + _MARGIN) * h), x0 : int(x + (1 + _MARGIN) * w)].astype(np.float32)
-        stretched = np.clip((region - region.mean()) * gain + region.mean(), 0, 255).astype(np.uint8)
+        mean = region.mean()
+        stretched = np.clip((region - mean) * gain + mean, 0, 255).astype(np.uint8)
         offset = np.array([x0, y0], dtype=np.float32)
         return _parts(self._predictor(stretched, dlib.translate_rect(rect, dlib.point(-x0, -y0)))) + offset
+
+
+def dlib_rect(box: np.ndarray) -> dlib.rectangle:
+    """The rectangle dlib's predictor expects for a YuNet ``(x, y, w, h)`` box (its HOG detector's convention)."""
+    x, y, w, h = box
+    left, top = x + _BOX_MAP[0] * w, y + _BOX_MAP[1] * h
+    return dlib.rectangle(int(left), int(top), int(left + _BOX_MAP[2] * w), int(top + _BOX_MAP[3] * h))
 
 
 def contrast_gain(gray: np.ndarray) -> float:
