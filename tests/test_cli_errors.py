@@ -95,10 +95,11 @@ def test_eval_verification_and_calibrate_check_their_input(folder: Path) -> None
     assert_clear(run(["eval", "verification", *args, "--json", "o.json", "--plot", "."], folder), "folder")
 
 
-def test_bench_and_attacks_and_pack_import_fail_clearly(folder: Path) -> None:
+def test_bench_attacks_pairs_and_pack_import_fail_clearly(folder: Path) -> None:
     photo = shared("data", "video", "grid_s2_swwp2s_frame.jpg")
     assert_clear(run(["bench", "--video", "garbage.mp4", "--photo", str(photo), "--repeat", "1"], folder), "2004")
     assert_clear(run(["eval", "attacks", "--out", "att", "--real", "."], folder), "no clip with a photo")
+    assert_clear(run(["eval", "pairs", "--real", ".", "--json", "p.json"], folder), "no clip with a photo")
     assert_clear(run(["models", "import", "minifasnet", "."], folder), "no .pth")
     (folder / "file").write_text("not a folder")
     done = run(["models", "install", "face-mesh"], folder, LIVEMATCH_MODELS_DIR=str(folder / "file" / "models"))

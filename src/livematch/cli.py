@@ -248,6 +248,24 @@ def eval_attacks(
     typer.echo(f"wrote {manifest}")
 
 
+@eval_app.command("pairs")
+def eval_pairs(
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
+    real: Annotated[
+        Path | None, typer.Option(help="clips and photos: manifest.tsv (file, photo) or same-name pairs")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="write the clip x photo score matrix (PNG) here")] = None,
+) -> None:
+    """Every clip against every photo, as requests: own-photo scores >= 0.7, other people's < 0.5."""
+    from livematch.eval.attacks import real_sources
+    from livematch.eval.pairs import eval_pairs as run
+
+    settings = _settings()
+    with _clear_errors():
+        report = run(settings, real_sources(real or settings.shared_dir / "data" / "video" / "real"), json_out, plot)
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "items"}, indent=1))
+
+
 @eval_app.command("occlusion")
 def eval_occlusion(
     manifest: Annotated[Path, typer.Option(help="TSV: path<TAB>occluded|clear, relative to its folder", exists=True)],

@@ -1,0 +1,34 @@
+"""``livematch eval pairs``: real clips against their own and other people's photos, as requests."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from livematch.cli import app
+from livematch.eval.attacks import attack_seed, make_attack, real_sources
+from tests.conftest import shared
+
+
+def test_pairs_report_own_and_cross_scores_and_unscored_attacks(tmp_path):
+    """Two people's clips and, listed with the first person's photo, a still of that photo: the still fails
+    liveness, so its own pair is a miss without a score and its cross pair is counted apart, not accepted."""
+    sources = {s.clip.stem: s for s in real_sources(shared("data", "video", "real"))}
+    first, second = sources["liveportrait_d0"], sources["vexpress_aoc"]
+    still = tmp_path / "d0_still.mp4"
+    still.write_bytes(make_attack(first, "still", attack_seed(3, first.clip.stem, "still", 0)))
+    rows = [("file", "photo"), (first.clip, first.photo), (second.clip, second.photo), (still, first.photo)]
+    (tmp_path / "manifest.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in rows))
+    out, plot = tmp_path / "pairs.json", tmp_path / "pairs.png"
+    args = ["eval", "pairs", "--real", str(tmp_path), "--json", str(out), "--plot", str(plot)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert (report["clips"], report["photos"], len(report["items"])) == (3, 2, 6)
+    assert report["own"]["pairs"] == 3 and report["own"]["at_or_above_threshold"] == 2
+    assert report["own"]["unscored"] == 1 and report["own"]["min"] >= 0.7
+    assert report["cross"]["pairs"] == 3 and report["cross"]["unscored"] == 1
+    assert report["cross"]["at_or_above_threshold"] == 0 and report["cross"]["max"] < 0.5
+    assert {i["liveness_status"] for i in report["items"] if i["clip"] == str(still)} == {"hack"}
+    assert plot.read_bytes().startswith(b"\x89PNG")
