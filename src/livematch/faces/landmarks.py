@@ -8,7 +8,9 @@ the 68 are steadier than YuNet's own five, which raises verification accuracy.
 The predictor's regression trees split on raw grey-level differences between pixel pairs, so a dim or
 flat-lit face (half the contrast) is fitted stiffer, closer to the mean shape, and its expression motion
 shrinks by up to a third (docs/LIVENESS.md, "Dim light"). A face whose grey-level spread is under
-``REFERENCE_CONTRAST`` is stretched to it first; better-lit faces are read exactly as before.
+``REFERENCE_CONTRAST`` is stretched to it first, around mid-grey: stretched around its own (dark) mean,
+a dim face's shadows fell below black and were clipped, and its landmarks lost the expression again.
+Better-lit faces are read exactly as before.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from livematch.models import DLIB_68
 _BOX_MAP = np.array([-0.048, 0.154, 1.074, 0.81], dtype=np.float32)
 REFERENCE_CONTRAST = 40.0  # grey-level SD in the detector's box; celeba-dev's photos: median 51, 17 % under 40
 MAX_STRETCH = 4.0  # beyond this the stretch mostly amplifies sensor and codec noise
+MID_GREY = 128.0  # the stretched region's mean: no side of it clips first
 _MARGIN = 0.5  # of the box on each side: the predictor reads pixels around the face, not only inside it
 
 
@@ -48,8 +51,7 @@ class LandmarkModel:
             return _parts(self._predictor(gray, rect))
         x0, y0 = max(int(x - _MARGIN * w), 0), max(int(y - _MARGIN * h), 0)
         region = gray[y0 : int(y + (1 + _MARGIN) * h), x0 : int(x + (1 + _MARGIN) * w)].astype(np.float32)
-        mean = region.mean()
-        stretched = np.clip((region - mean) * gain + mean, 0, 255).astype(np.uint8)
+        stretched = np.clip((region - region.mean()) * gain + MID_GREY, 0, 255).astype(np.uint8)
         offset = np.array([x0, y0], dtype=np.float32)
         return _parts(self._predictor(stretched, dlib.translate_rect(rect, dlib.point(-x0, -y0)))) + offset
 
