@@ -15,6 +15,7 @@ track, liveness, best frame, embedding, score), so the numbers are the service's
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -107,7 +108,7 @@ def pairs_plot(pairs: list[Pair], clips: list[str], photos: list[str], path: Pat
     scores = np.array([[_score(cell[c, f]) for f in photos] for c in clips])
     fig, ax = plt.subplots(figsize=(2 + 0.55 * len(photos), 1.5 + 0.4 * len(clips)))
     ax.imshow(np.nan_to_num(scores, nan=0.0), cmap="RdYlGn", vmin=CROSS_THRESHOLD - 0.2, vmax=OWN_THRESHOLD + 0.1)
-    for (i, c), (j, f) in ((a, b) for a in enumerate(clips) for b in enumerate(photos)):
+    for (i, c), (j, f) in itertools.product(enumerate(clips), enumerate(photos)):
         p = cell[c, f]
         text = (p.liveness_status or str(p.code)) if p.verification_score is None else f"{p.verification_score:.2f}"
         missed = not _score(p) >= OWN_THRESHOLD if p.own else _score(p) >= CROSS_THRESHOLD  # NaN: no score
