@@ -16,8 +16,10 @@ from livematch.eval.footage import encode, read_clip, read_photo
 from livematch.eval.liveness import Item, run_item, select_evidence
 from livematch.eval.recipes import dim_live, print_attack, still_attack
 from livematch.faces.landmarks import _parts, dlib_rect
+from livematch.liveness import minifasnet
 from livematch.liveness.border import moving_border
 from livematch.liveness.identity import IDENTITY_MIDPOINT
+from livematch.liveness.minifasnet import exposure_gain
 from livematch.liveness.temporal import BORDER_MIDPOINT, CLOSURE_MIDPOINT, NONRIGID_MIDPOINT, eye_closure
 from livematch.media import decode_video
 from livematch.packs.minifasnet import build_onnx, parse_name
@@ -198,6 +200,20 @@ def test_a_dim_live_clip_is_live_and_a_dim_still_is_not(engine, tmp_path):
     still = tmp_path / "still.mp4"
     still.write_bytes(encode(dim_live(still_attack(read_photo(source.photo), rng), rng)))
     assert run_item(engine, Item(str(still), "attack", "still"), tmp_path).decision == "attack"
+
+
+def test_the_pack_sees_a_dark_live_face_as_a_camera_would_expose_it(pack_engine, tmp_path, monkeypatch):
+    """A dim-room variant of a real clip that MiniFASNet, shown its dark pixels, calls a spoof (p[live] 0.16, under
+    the 0.2 operating point); brightened to a camera's exposure first, it reads live. Lit faces are untouched."""
+    source = next(s for s in real_sources(shared("data", "video", "real")) if s.clip.stem == "retalking_5")
+    dim = tmp_path / "dim.mp4"
+    dim.write_bytes(make_attack(source, "dim", attack_seed(64, source.clip.stem, "dim", 0)))
+    pack = select_evidence(pack_engine, "minifasnet")
+    assert run_item(pack, Item(str(dim), "live", "dim"), tmp_path).decision == "live"
+    monkeypatch.setattr(minifasnet, "exposure_gain", lambda bgr, box: 1.0)
+    assert run_item(pack, Item(str(dim), "live", "dim"), tmp_path).decision == "attack"
+    lit = cv2.imread(str(source.photo))
+    assert exposure_gain(lit, pack_engine.detector.detect(lit)[0].box) == 1.0
 
 
 @pytest.mark.parametrize(("exposure", "gamma"), [(0.3, 1.0), (0.5, 1.6)])
