@@ -19,7 +19,7 @@ import cv2
 import dlib
 import numpy as np
 
-from livematch.faces.record import Face
+from livematch.faces.record import Face, box_pixels
 from livematch.models import DLIB_68
 
 _BOX_MAP = np.array([-0.048, 0.154, 1.074, 0.81], dtype=np.float32)
@@ -46,7 +46,7 @@ class LandmarkModel:
         """The 68 landmarks ``(x, y)`` of the face in a YuNet ``(x, y, w, h)`` box."""
         x, y, w, h = box
         rect = dlib_rect(box)
-        gain = contrast_gain(gray[max(int(y), 0) : max(int(y + h), 0), max(int(x), 0) : max(int(x + w), 0)])
+        gain = contrast_gain(box_pixels(gray, box))
         if gain == 1.0:
             return _parts(self._predictor(gray, rect))
         x0, y0 = max(int(x - _MARGIN * w), 0), max(int(y - _MARGIN * h), 0)

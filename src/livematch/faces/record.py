@@ -32,3 +32,9 @@ class Face:
     def center(self) -> np.ndarray:
         """Box centre ``(x, y)`` in pixels."""
         return self.box[:2] + self.box[2:] / 2
+
+
+def box_pixels(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The pixels of ``image`` inside an ``(x, y, w, h)`` box, clipped to the image (a box may cross its edge)."""
+    x, y, w, h = box
+    return image[max(int(y), 0) : max(int(y + h), 0), max(int(x), 0) : max(int(x + w), 0)]

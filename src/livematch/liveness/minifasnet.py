@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livematch.faces.record import box_pixels
 from livematch.faces.track import Track
 from livematch.liveness.base import Evidence
 from livematch.models import file_sha256
@@ -60,9 +61,8 @@ def crop(bgr: np.ndarray, box: np.ndarray, scale: float, size: int) -> np.ndarra
 
 def exposure_gain(bgr: np.ndarray, box: np.ndarray) -> float:
     """The factor that brings a dark face box's grey mean to ``EXPOSED_FACE_MEAN``; 1.0 for a lit face."""
-    x, y, w, h = (max(int(v), 0) for v in box)
-    face = cv2.cvtColor(bgr[y : y + h, x : x + w], cv2.COLOR_BGR2GRAY)
-    mean = float(cv2.mean(face)[0]) if face.size else EXPOSED_FACE_MEAN
+    face = box_pixels(bgr, box)
+    mean = float(cv2.mean(cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))[0]) if face.size else EXPOSED_FACE_MEAN
     return EXPOSED_FACE_MEAN / max(mean, 1.0) if mean < DARK_FACE_MEAN else 1.0
 
 
