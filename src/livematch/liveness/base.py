@@ -52,6 +52,10 @@ class EvidenceSource(Protocol):
 
 
 def fuse(evidence: list[Evidence], threshold: float) -> LivenessResult:
-    """Minimum of the decisive ``live`` values; ``ok`` at or above ``threshold``, else ``hack``."""
-    score = min((e.live for e in evidence if e.decisive), default=0.0)
-    return LivenessResult(score=round(score, 4), status="ok" if score >= threshold else "hack", evidence=evidence)
+    """Minimum of the decisive ``live`` values; ``ok`` at or above ``threshold``, else ``hack``.
+
+    The status is decided on the score as reported (4 decimals), so a client never sees a score at the
+    threshold with ``hack``, and a re-decision from reported scores (``eval liveness``'s sweep) agrees.
+    """
+    score = round(min((e.live for e in evidence if e.decisive), default=0.0), 4)
+    return LivenessResult(score=score, status="ok" if score >= threshold else "hack", evidence=evidence)
