@@ -35,6 +35,8 @@ from livematch.eval.files import read_rows, writable
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 EVIDENCE_CHOICES = ("temporal", "minifasnet", "all")
+# Thresholds an operator may set (LIVEMATCH_LIVENESS_THRESHOLD): the report shows the error rates at each.
+SWEEP = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 @dataclass
@@ -130,26 +132,45 @@ def _by_type(group: list[Item]) -> dict[str, list[Item]]:
     return {kind: [i for i in group if i.attack_type == kind] for kind in sorted({i.attack_type for i in group})}
 
 
-def _error_rate(group: list[Item], truth: str) -> float:
-    """Share of ``group`` not decided as ``truth`` (an error decision counts as wrong)."""
-    return float(np.mean([i.decision != truth for i in group])) if group else 0.0
+def _decided(item: Item, threshold: float) -> str:
+    """The decision at ``threshold``: the service's rule (``live`` at or above it), ``error`` without a score."""
+    if item.score is None:
+        return "error"
+    return "live" if item.score >= threshold else "attack"
+
+
+def _error_rate(group: list[Item], truth: str, threshold: float) -> float:
+    """Share of ``group`` not decided as ``truth`` at ``threshold`` (an error counts as wrong)."""
+    return float(np.mean([_decided(i, threshold) != truth for i in group])) if group else 0.0
+
+
+def _rates(items: list[Item], threshold: float) -> dict[str, object]:
+    """BPCER (overall and per live type), APCER per attack type and its maximum, at one threshold."""
+    live = [i for i in items if i.label == "live"]
+    attacks = _by_type([i for i in items if i.label == "attack"])
+    apcer = {kind: round(_error_rate(group, "attack", threshold), 4) for kind, group in attacks.items()}
+    return {
+        "threshold": threshold,
+        "bpcer": round(_error_rate(live, "live", threshold), 4),
+        "bpcer_by_type": {kind: round(_error_rate(g, "live", threshold), 4) for kind, g in _by_type(live).items()},
+        "apcer": apcer,
+        "apcer_max": max(apcer.values(), default=0.0),
+    }
 
 
 def summarise(items: list[Item], threshold: float) -> dict[str, object]:
-    """BPCER, APCER per attack type and max, ACER (ISO/IEC 30107-3 names; errors count as wrong)."""
-    live = [i for i in items if i.label == "live"]
+    """BPCER, APCER per attack type and max, ACER (ISO/IEC 30107-3 names; errors count as wrong).
+
+    ``sweep`` gives the same rates at other thresholds, from the same scores (the service decides by
+    ``score >= threshold`` alone), so an operator can read what moving the threshold costs on each side.
+    """
+    rates = _rates(items, threshold)
     attacks = _by_type([i for i in items if i.label == "attack"])
-    bpcer = _error_rate(live, "live")
-    apcer = {kind: _error_rate(group, "attack") for kind, group in attacks.items()}
-    apcer_max = max(apcer.values(), default=0.0)
     return {
-        "threshold": threshold,
-        "bpcer": round(bpcer, 4),
-        "bpcer_by_type": {kind: round(_error_rate(group, "live"), 4) for kind, group in _by_type(live).items()},
-        "apcer": {k: round(v, 4) for k, v in apcer.items()},
-        "apcer_max": round(apcer_max, 4),
-        "acer": round((bpcer + apcer_max) / 2, 4),
-        "counts": {"live": len(live), **{kind: len(group) for kind, group in attacks.items()}},
+        **rates,
+        "acer": round((rates["bpcer"] + rates["apcer_max"]) / 2, 4),
+        "counts": {"live": sum(i.label == "live" for i in items), **{k: len(g) for k, g in attacks.items()}},
+        "sweep": [_rates(items, t) for t in SWEEP],
         "items": [{k: v for k, v in asdict(i).items() if v is not None} for i in items],
     }
 
