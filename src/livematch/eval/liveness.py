@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -175,8 +176,9 @@ def summarise(items: list[Item], threshold: float) -> dict[str, object]:
     }
 
 
-def evidence_plot(items: list[Item], path: Path) -> None:
-    """One panel per cue (and the fused score): every item's log-odds of "live", grouped by label and type.
+def evidence_plot(items: list[Item], report: dict[str, object], path: Path) -> None:
+    """The threshold trade-off on top, then one panel per cue (and the fused score): every item's log-odds
+    of "live", grouped by label and type.
 
     Log-odds put each cue's own midpoint at 0 and keep the margins readable where the 0..1 score
     saturates, so a glance shows which cue rejects which attack and how close the live clips come.
@@ -193,26 +195,46 @@ def evidence_plot(items: list[Item], path: Path) -> None:
         ("liveness_score", lambda i: i.score),
         *((c, lambda i, c=c: i.evidence.get(c, {}).get("live")) for c in cues),
     ]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6, 1.3 * len(groups)), 2.2 * len(panels)), sharex=True)
+    fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(max(6, 1.3 * len(groups)), 2.2 * (len(panels) + 1)))
+    _sweep_panel(axes[0], report)
+    for ax in axes[2:]:
+        ax.sharex(axes[1])  # the item panels share one axis of groups; the sweep has its own
     rng = np.random.default_rng(0)  # jitter only
-    for ax, (name, get) in zip(np.atleast_1d(axes), panels, strict=True):
+    for ax, (name, get) in zip(axes[1:], panels, strict=True):
         for x, (label, kind) in enumerate(groups):
             values = [get(i) for i in items if (i.label, i.attack_type) == (label, kind) and get(i) is not None]
             p = np.clip(np.asarray(values, dtype=float), 1e-4, 1 - 1e-4)
             y = np.log(p / (1 - p))
             ax.scatter(x + rng.uniform(-0.2, 0.2, len(y)), y, s=14, c="tab:green" if label == "live" else "tab:red")
         ax.axhline(0, color="k", lw=0.8, ls="--")
+        ax.tick_params(labelbottom=False)
         ax.set_ylabel(f"{name}\nlog-odds live" + ("\n(not counted alone)" if name in advisory else ""), fontsize=8)
     errors = {g: sum(i.decision == "error" and (i.label, i.attack_type) == g for i in items) for g in groups}
     ticks = [
         f"{label}\n{kind}" + (f"\n{errors[(label, kind)]} errors" if errors[(label, kind)] else "")
         for label, kind in groups
     ]
-    np.atleast_1d(axes)[-1].set_xticks(range(len(groups)), ticks, fontsize=8)
-    fig.suptitle("liveness evidence per item (above 0: live; green = live label, red = attack)", fontsize=9)
+    axes[-1].set_xticks(range(len(groups)), ticks, fontsize=8)
+    axes[-1].tick_params(labelbottom=True)
+    axes[1].set_title("evidence per item (above 0: live; green = live label, red = attack)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _sweep_panel(ax, report: dict[str, object]) -> None:
+    """BPCER and APCER per attack type against the threshold, with the configured threshold marked."""
+    rows = report["sweep"]
+    thresholds = [row["threshold"] for row in rows]
+    ax.plot(thresholds, [100 * row["bpcer"] for row in rows], "o-", color="tab:green", label="BPCER (live turned away)")
+    colours = ("tab:red", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
+    for kind, colour in zip(report["apcer"], itertools.cycle(colours)):
+        ax.plot(thresholds, [100 * row["apcer"][kind] for row in rows], "s--", color=colour, label=f"APCER {kind}")
+    ax.axvline(report["threshold"], color="k", lw=0.8, ls=":")
+    ax.set_title("error rates against the liveness threshold", fontsize=9)
+    ax.set_xlabel("liveness threshold (dotted: the configured one)", fontsize=8)
+    ax.set_ylabel("error rate, %", fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
 
 
 def eval_liveness(
@@ -227,5 +249,5 @@ def eval_liveness(
     if out is not None:
         out.write_text(json.dumps(report, indent=1))
     if plot is not None:
-        evidence_plot(items, plot)
+        evidence_plot(items, report, plot)
     return report
