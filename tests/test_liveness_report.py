@@ -15,6 +15,13 @@ def test_a_score_reported_at_the_threshold_passes():
     assert fuse([Evidence("a", 0.49994, 1.0)], threshold=0.5).status == "hack"
 
 
+def test_a_hack_names_the_cue_that_set_its_score():
+    evidence = [Evidence("a", 0.9, 1.0), Evidence("b", 0.2, 1.0), Evidence("c", 0.01, 1.0, decisive=False)]
+    assert fuse(evidence, threshold=0.5).rejected_by == "b"
+    assert fuse(evidence, threshold=0.1).rejected_by is None  # ok: nothing rejected it
+    assert fuse([], threshold=0.5).rejected_by == "no_evidence"
+
+
 def test_a_cue_that_is_not_decisive_does_not_vote():
     assert fuse([Evidence("a", 0.1, 1.0, decisive=False), Evidence("b", 0.8, 1.0)], threshold=0.5).score == 0.8
 

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from livematch.api.app import create_app
 from livematch.logs import JsonFormatter, TextFormatter
 from tests import ops
-from tests.conftest import VERIFY
+from tests.conftest import VERIFY, shared
+from tests.media import read_frames, still_video
 from tests.ops import samples, value
 
 
@@ -66,6 +67,21 @@ def test_metrics_change_as_requests_arrive_and_carry_no_request_data(own_client,
     rendered = JsonFormatter().format(good)
     assert json.loads(rendered)["request_id"] == ok.headers["x-request-id"]
     assert sent["encrypted_video"][:32] not in rendered and sent["encrypted_image"][:32] not in rendered
+
+
+def test_a_hack_is_counted_and_logged_by_the_cue_that_rejected_it(own_client, fields, caplog):
+    """Operators see which cue turns videos away (a name from a fixed set, never a value)."""
+    frame = read_frames(shared("data", "video", "grid_s2_swwp2s.mp4"), seconds=0.1)[0]
+    with caplog.at_level(logging.INFO, logger="livematch.request"):
+        body = own_client.post(VERIFY, data=fields(video=still_video(frame), return_status=True)).json()
+        own_client.post(VERIFY, data=fields())
+    assert body["liveness_status"] == "hack"
+    hack, ok = (r for r in caplog.records if r.name == "livematch.request" and r.getMessage() == "request")
+    assert hack.liveness_rejected_by in {"nonrigid_motion", "pixel_change"}
+    assert "liveness_rejected_by" not in ok.__dict__
+    after = samples(own_client.get("/metrics").text)
+    assert value(after, "livematch_liveness_rejected_by_total", cue=hack.liveness_rejected_by) == 1
+    assert sum(v for k, v in after.items() if k[0] == "livematch_liveness_rejected_by_total") == 1
 
 
 def test_unknown_paths_share_one_label(own_client):

@@ -2,7 +2,8 @@
 
 Each app gets its own ``CollectorRegistry`` so tests can run several apps in one process. Labels are
 bounded sets chosen by the server (route templates, response codes, stage names, liveness statuses,
-rejection reasons): never request ids, client addresses or anything derived from the media.
+liveness cue names, rejection reasons): never request ids, client addresses, media content or the values
+measured on it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ class Metrics:
             ["status"],
             registry=registry,
         )
+        self.hack_cues = Counter(
+            "livematch_liveness_rejected_by",
+            "Verifications judged hack, by the cue that set the score (its name, never its value)",
+            ["cue"],
+            registry=registry,
+        )
         self.rejections = Counter(
             "livematch_rejections",
             "Verifications refused without running: queue_full, not_ready, deadline",
@@ -111,6 +118,8 @@ class Metrics:
             self.stages.labels(stage).observe(ms / 1000)
         if "liveness_status" in outcome:
             self.liveness.labels(str(outcome["liveness_status"])).inc()
+        if outcome.get("liveness_rejected_by"):
+            self.hack_cues.labels(str(outcome["liveness_rejected_by"])).inc()
 
     def reject(self, reason: str) -> None:
         """Count a verification refused by admission control."""

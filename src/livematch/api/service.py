@@ -105,6 +105,7 @@ class Service:
             outcome.update(
                 passed=result.passed,
                 liveness_status=result.liveness.status,
+                liveness_rejected_by=result.liveness.rejected_by,
                 stages_ms=dict(result.timings_ms),
                 inputs=dict(result.inputs),
             )

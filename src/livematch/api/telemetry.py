@@ -36,6 +36,8 @@ def finish(request: Request, status: int, seconds: float, metrics: Metrics, read
     if "passed" in outcome:
         fields["passed"] = outcome["passed"]
         fields["liveness_status"] = outcome["liveness_status"]
+        if outcome.get("liveness_rejected_by"):
+            fields["liveness_rejected_by"] = outcome["liveness_rejected_by"]
     if "stages_ms" in outcome:
         fields["stages_ms"] = {k: round(v, 1) for k, v in dict(outcome["stages_ms"]).items()}
     if request.method == "POST":

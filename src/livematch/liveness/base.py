@@ -39,6 +39,18 @@ class LivenessResult:
         """True when the video was judged to show a live person."""
         return self.status == "ok"
 
+    @property
+    def rejected_by(self) -> str | None:
+        """For ``hack``, the decisive cue with the lowest ``live`` value (the one that set the score), or
+        ``no_evidence`` when no cue could judge (a one-frame video without a frame-level model); else None.
+
+        Operators count these to see which cue turns their users away; it names a cue, never a value.
+        """
+        if self.status != "hack":
+            return None
+        decisive = [e for e in self.evidence if e.decisive]
+        return min(decisive, key=lambda e: e.live).name if decisive else "no_evidence"
+
 
 class EvidenceSource(Protocol):
     """A liveness cue computed from the tracked face."""
