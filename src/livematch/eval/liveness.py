@@ -22,6 +22,7 @@ import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import cv2
@@ -33,6 +34,9 @@ from livematch.config import Settings
 from livematch.engine import Engine, VerifyOptions
 from livematch.errors import InvalidImageType, LivematchError
 from livematch.eval.files import read_rows, writable
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 EVIDENCE_CHOICES = ("temporal", "minifasnet", "all")
@@ -222,7 +226,7 @@ def evidence_plot(items: list[Item], report: dict[str, object], path: Path) -> N
     plt.close(fig)
 
 
-def _sweep_panel(ax, report: dict[str, object]) -> None:
+def _sweep_panel(ax: Axes, report: dict[str, object]) -> None:
     """BPCER and APCER per attack type against the threshold, with the configured threshold marked."""
     rows = report["sweep"]
     thresholds = [row["threshold"] for row in rows]
