@@ -68,4 +68,5 @@ def test_bench_writes_its_report_and_chart(tmp_path):
     report = json.loads(out.read_text())
     assert report["end_to_end_ms"]["median"] > report["floor_ms"]["median"] > 0
     assert {"video_decode", "detection", "photo_embedding", "liveness"} <= set(report["stages"])
+    assert 0 < report["one_face_embedding_ms"]["min"] <= report["one_face_embedding_ms"]["median"]
     assert chart.read_bytes().startswith(b"\x89PNG") and chart.stat().st_size > 10_000
