@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import cv2
 from typer.testing import CliRunner
 
 from livematch.cli import app
 from livematch.eval.attacks import attack_seed, make_attack, real_sources
+from livematch.eval.footage import read_clip
+from livematch.eval.pairs import eval_pairs
 from tests.conftest import shared
 
 
@@ -32,3 +35,22 @@ def test_pairs_report_own_and_cross_scores_and_unscored_attacks(tmp_path):
     assert report["cross"]["at_or_above_threshold"] == 0 and report["cross"]["max"] < 0.5
     assert {i["liveness_status"] for i in report["items"] if i["clip"] == str(still)} == {"hack"}
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_person_column_joins_rows_with_different_photos(settings, tmp_path):
+    """Another team's manifest names the person: a clip against another photo of its own person is an own
+    pair (it must reach 0.7), not a cross pair that would read as a false accept."""
+    sources = {s.clip.stem: s for s in real_sources(shared("data", "video", "real"))}
+    first, second = sources["liveportrait_d12"], sources["vexpress_aoc"]
+    other_photo = tmp_path / "d12_later.jpg"
+    other_photo.write_bytes(cv2.imencode(".jpg", read_clip(first.clip, seconds=2.0)[-1])[1].tobytes())
+    rows = [
+        ("file", "photo", "person"),
+        (first.clip, first.photo, "p1"),
+        (first.clip, other_photo, "p1"),
+        (second.clip, second.photo, "p2"),
+    ]
+    (tmp_path / "manifest.tsv").write_text("".join("\t".join(map(str, row)) + "\n" for row in rows))
+    report = eval_pairs(settings, real_sources(tmp_path), None, None)
+    assert (report["own"]["pairs"], report["cross"]["pairs"]) == (5, 4)
+    assert report["own"]["at_or_above_threshold"] == 5 and report["cross"]["at_or_above_threshold"] == 0

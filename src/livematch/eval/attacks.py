@@ -27,10 +27,20 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 @dataclass(frozen=True)
 class Source:
-    """A real clip and a photo of the same person (the photo an attacker would print or inject)."""
+    """A real clip and a photo of the same person (the photo an attacker would print or inject).
+
+    ``person`` is the manifest's ``person`` value where it has that column: rows with the same value show
+    one person, whatever their photos. Without it, the photo stands for the person.
+    """
 
     clip: Path
     photo: Path
+    person: str = ""
+
+    @property
+    def who(self) -> str:
+        """The key that tells people apart: ``person`` if given, else the photo."""
+        return self.person or str(self.photo)
 
 
 def real_sources(folder: Path) -> list[Source]:
@@ -43,17 +53,18 @@ def real_sources(folder: Path) -> list[Source]:
     if pairs is None:
         photos = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES}
         clips = [c for c in folder.iterdir() if c.suffix.lower() in VIDEO_SUFFIXES and c.stem in photos]
-        pairs = [(clip, photos[clip.stem]) for clip in clips]
-    missing = [str(path) for pair in pairs for path in pair if not path.is_file()]
+        pairs = [(clip, photos[clip.stem], "") for clip in clips]
+    missing = [str(path) for pair in pairs for path in pair[:2] if not path.is_file()]
     if missing:
         raise ValueError(f"{folder / 'manifest.tsv'}: {len(missing)} files not found: {', '.join(missing[:5])}")
     if not pairs:
         raise ValueError(f"{folder}: no clip with a photo of the same name beside it, and no manifest.tsv naming them")
-    return [Source(clip, photo) for clip, photo in sorted(pairs)]
+    return [Source(clip, photo, person) for clip, photo, person in sorted(pairs)]
 
 
-def _manifest_pairs(folder: Path) -> list[tuple[Path, Path]] | None:
-    """``(clip, photo)`` rows of ``folder/manifest.tsv``, or None without one that has those columns."""
+def _manifest_pairs(folder: Path) -> list[tuple[Path, Path, str]] | None:
+    """``(clip, photo, person)`` rows of ``folder/manifest.tsv``, or None without one that has the ``file`` and
+    ``photo`` columns (``person`` is optional)."""
     manifest = folder / "manifest.tsv"
     if not manifest.is_file():
         return None
@@ -61,7 +72,7 @@ def _manifest_pairs(folder: Path) -> list[tuple[Path, Path]] | None:
         reader = csv.DictReader(f, delimiter="\t")
         if not {"file", "photo"} <= set(reader.fieldnames or ()):
             return None
-        return [(folder / r["file"], folder / (r["photo"] or "")) for r in reader if r["file"]]
+        return [(folder / r["file"], folder / (r["photo"] or ""), r.get("person") or "") for r in reader if r["file"]]
 
 
 def attack_seed(seed: int, clip: str, attack: str, variant: int) -> int:

@@ -6,8 +6,9 @@ pair is one ``Engine.verify`` call with the decrypted bytes, exactly what a requ
 track, liveness, best frame, embedding, score), so the numbers are the service's numbers.
 
 * The clip-photo pairs come from ``attacks.real_sources`` (a ``manifest.tsv`` with ``file`` and
-  ``photo`` columns, or same-name pairs). Rows that list the same photo are the same person (several
-  cuts of one clip); different photos are different people.
+  ``photo`` columns, or same-name pairs). Rows with the same ``person`` value, where the manifest has that
+  column, are one person; so are rows that list the same photo (several cuts of one clip). Every
+  other pair of rows is two people.
 * A clip that fails liveness gets no score, as in the API. Against its own photo that is a miss (the
   user is turned away); against another person's photo it is not a false accept, and is counted apart.
 * An error (a ``LivematchError``) is recorded with its code, like a failed liveness.
@@ -134,9 +135,10 @@ def eval_pairs(settings: Settings, sources: list[Source], out: Path | None, plot
     """``livematch eval pairs``: every clip against every distinct photo; print, write the JSON (and plot)."""
     writable(out, plot)
     photos = sorted({s.photo for s in sources})
+    shown = {s.photo: s.who for s in sources}  # whom each photo shows
     engine = Engine(settings)
     started = time.perf_counter()
-    jobs = [(s.clip, photo, photo == s.photo) for s in sources for photo in photos]
+    jobs = [(s.clip, photo, photo == s.photo or shown[photo] == s.who) for s in sources for photo in photos]
     pairs = [run_pair(engine, *job) for job in tqdm(jobs, unit="pair")]
     report = {
         "embedder": engine.info()["embedder"],
