@@ -252,7 +252,7 @@ def eval_attacks(
 def eval_pairs(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
     real: Annotated[
-        Path | None, typer.Option(help="clips and photos: manifest.tsv (file, photo) or same-name pairs")
+        Path | None, typer.Option(help="clips and photos: manifest.tsv (file, photo[, person]) or same-name pairs")
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="write the clip x photo score matrix (PNG) here")] = None,
 ) -> None:

@@ -58,7 +58,7 @@ def run_pair(engine: Engine, clip: Path, photo: Path, own: bool) -> Pair:
     except LivematchError as exc:
         pair.code = exc.code
         return pair
-    pair.liveness_status, pair.liveness_score = result.liveness.status, round(result.liveness.score, 4)
+    pair.liveness_status, pair.liveness_score = result.liveness.status, result.liveness.score
     pair.verification_score = result.verification_score
     pair.similarity = None if result.similarity is None else round(result.similarity, 4)
     return pair
