@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -133,3 +135,39 @@ def test_nothing_sensitive_reaches_logs_or_disk(
     leaks += [f for text in texts for f in text_fragments(text) if f in log_text]
     assert not leaks, leaks[:3]
     assert not np.any([p.is_file() for p in private_tmp.rglob("*")]), list(private_tmp.rglob("*"))
+
+
+# Variables under which the runtimes suppress their telemetry on their own (CI detection), or opt out.
+_QUIETING = ("CI", "TF_BUILD", "JENKINS_URL", "GITHUB_ACTIONS", "ORT_DISABLE_TELEMETRY")
+
+
+def test_no_runtime_calls_home(settings, grid_photo, grid_video, tmp_path) -> None:
+    """The engine, loaded and run as the service runs it, opens no network socket and writes nothing home.
+
+    onnxruntime would look up Microsoft's event collector and keep a device id and an event queue
+    under ``~/.cache/Microsoft`` (livematch/__init__ switches that off). Native code passes the
+    audit hook above unseen, so the process runs under ``strace`` (CI installs it) and its home
+    folder is looked at. The runtimes' own CI detection is cleared so that the check means what it
+    would on a server.
+    """
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "p.jpg").write_bytes(grid_photo)
+    (tmp_path / "v.mp4").write_bytes(grid_video)
+    env = {k: v for k, v in os.environ.items() if k not in _QUIETING}
+    env.update(HOME=str(home), LIVEMATCH_MODELS_DIR=str(settings.models_dir), MEDIA=str(tmp_path))
+    code = (
+        "import os; from livematch import Engine, Settings\n"
+        "engine = Engine(Settings(_env_file=None))\n"
+        "media = os.environ['MEDIA']\n"
+        "photo, video = (open(os.path.join(media, n), 'rb').read() for n in ('p.jpg', 'v.mp4'))\n"
+        "assert engine.verify(photo, video).verification_score > 0.9\n"
+    )
+    command = [sys.executable, "-c", code]
+    trace = tmp_path / "syscalls.txt"
+    if shutil.which("strace"):
+        command = ["strace", "-f", "-qq", "-e", "trace=socket,connect", "-o", str(trace), *command]
+    subprocess.run(command, env=env, check=True, timeout=300)
+    assert [p for p in home.rglob("*") if p.is_file()] == []
+    calls = trace.read_text() if trace.exists() else ""
+    assert "AF_INET" not in calls, calls[:500]
