@@ -30,6 +30,8 @@ from livematch.engine import Engine
 from livematch.faces.mesh import FILE as MESH_FILE
 from livematch.faces.mesh import SHA256 as MESH_SHA256
 from livematch.faces.record import Face
+from livematch.models import SFACE
+from livematch.onnxutil import fold_weights, session
 from tests.conftest import shared
 
 CELEBA = ("data", "faces", "celeba-dev")
@@ -112,6 +114,21 @@ def test_sface_flip_option_changes_the_vector(two_people: list) -> None:
     _, bgr, face = two_people[0]
     flipped, plain = SFaceEmbedder().embed(bgr, face), SFaceEmbedder(flip=False).embed(bgr, face)
     assert 0.8 < float(flipped @ plain) < 0.9999
+
+
+def test_sface_in_openvino_gives_the_float32_vectors(two_people: list) -> None:
+    """OpenVINO's bfloat16 run of SFace stays at the vectors onnxruntime's float32 run gives.
+
+    The shipped calibration was fitted on float32 similarities; a lossier arithmetic (int8, or a
+    wrong input layout) moves vectors by far more than 0.001 in cosine.
+    """
+    fast = SFaceEmbedder()
+    exact = SFaceEmbedder()
+    ort_session = session(fold_weights(onnx.load(str(SFACE.verified_path()))), threads=2)
+    exact._model = lambda batch: ort_session.run(None, {ort_session.get_inputs()[0].name: batch})[0]
+    pairs = [(bgr, face) for _, bgr, face in two_people]
+    cosines = np.sum(fast.embed_batch(pairs) * exact.embed_batch(pairs), axis=1)
+    assert fast.info()["precision"] in ("bf16", "f32") and cosines.min() > 0.999, cosines.min()
 
 
 @pytest.mark.parametrize("flip", [True, False])

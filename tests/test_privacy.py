@@ -145,10 +145,10 @@ def test_no_runtime_calls_home(settings, grid_photo, grid_video, tmp_path) -> No
     """The engine, loaded and run as the service runs it, opens no network socket and writes nothing home.
 
     onnxruntime would look up Microsoft's event collector and keep a device id and an event queue
-    under ``~/.cache/Microsoft`` (livematch/__init__ switches that off). Native code passes the
-    audit hook above unseen, so the process runs under ``strace`` (CI installs it) and its home
-    folder is looked at. The runtimes' own CI detection is cleared so that the check means what it
-    would on a server.
+    under ``~/.cache/Microsoft``, OpenVINO would do the same for Intel under ``~/intel``
+    (livematch/__init__ switches both off). Native code passes the audit hook above unseen, so the
+    process runs under ``strace`` (CI installs it) and its home folder is looked at. The runtimes'
+    own CI detection is cleared so that the check means what it would on a server.
     """
     home = tmp_path / "home"
     home.mkdir()

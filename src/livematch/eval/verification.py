@@ -280,7 +280,7 @@ def verification_command(
     eer, eer_similarity = equal_error(genuine, impostor)
     report: dict[str, object] = {
         "identities_file": str(identities),
-        "embedder": {"name": engine.embedder.name, "sha256": engine.embedder.model_sha256},
+        "embedder": engine.embedder.info(),
         "calibration": engine.calibration.fitted_on,
         "images": len(rows),
         "identities": len({i for _, i in rows}),
