@@ -19,8 +19,9 @@ matching needs and a same-person test does not, in one batch. Two uses:
 * ``same_person``: whether the face in one glimpse (the frame of a blink) is the best frame's person, so
   that a blink borrowed from someone else cannot excuse a still photo (``temporal.TemporalEvidence``).
 
-Two crops in one batch (~8 ms on 2 cores in bfloat16, ~17 ms in float32; three when the active embedder is not SFace, whose matching
-vector of the best frame is otherwise the reference) run in a thread beside the other temporal cues.
+Two crops in one batch (~9 ms on 2 cores in bfloat16, ~17 ms in float32; three when the active
+embedder is not SFace, whose matching vector of the best frame is otherwise the reference) run in a
+thread beside the other temporal cues.
 Three or more cuts placed around the checked frames are not caught (docs/LIVENESS.md).
 """
 
