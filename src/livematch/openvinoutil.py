@@ -9,7 +9,7 @@ float32, and ``precision`` says which. OpenVINO's telemetry is switched off in `
 
 from __future__ import annotations
 
-import threading
+import queue
 
 import numpy as np
 import openvino as ov
@@ -27,12 +27,17 @@ class OpenVinoModel:
             "PERFORMANCE_HINT": "LATENCY",
         }
         self._compiled = core.compile_model(core.read_model(model, b""), "CPU", config)
-        # An infer request holds its own buffers and must not be shared between threads.
-        self._local = threading.local()
+        # An infer request holds its own buffers, so concurrent calls need one each. Idle ones are kept
+        # for the next call from any thread: the liveness cues call from a fresh thread every time.
+        self._idle: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """The output for ``batch`` (a new array, not a view of the request's buffer)."""
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self._compiled.create_infer_request()
-        return request.infer({0: batch})[0]
+        try:
+            request = self._idle.get_nowait()
+        except queue.Empty:
+            request = self._compiled.create_infer_request()
+        try:
+            return request.infer({0: batch})[0]
+        finally:
+            self._idle.put(request)
