@@ -11,6 +11,7 @@ from livematch.cli import app
 from livematch.eval.attacks import attack_seed, make_attack, real_sources
 from livematch.eval.footage import read_clip
 from livematch.eval.pairs import eval_pairs
+from livematch.eval.verification import read_identities
 from tests.conftest import shared
 
 
@@ -54,3 +55,26 @@ def test_a_person_column_joins_rows_with_different_photos(settings, tmp_path):
     report = eval_pairs(settings, real_sources(tmp_path), None, None)
     assert (report["own"]["pairs"], report["cross"]["pairs"]) == (5, 4)
     assert report["own"]["at_or_above_threshold"] == 5 and report["cross"]["at_or_above_threshold"] == 0
+
+
+def test_strangers_get_the_scores_requests_would_get(settings, tmp_path):
+    """Stranger photos are scored from one embedding per clip, not one request per pair. A clip's own photo
+    slipped in among the strangers must get exactly its request's score, and be the worst pair listed."""
+    sources = {s.clip.stem: s for s in real_sources(shared("data", "video", "real"))}
+    first, second = sources["liveportrait_d0"], sources["vexpress_aoc"]
+    root = shared("data", "faces", "celeba-dev")
+    rows = [*read_identities(root / "identities.tsv", root)[:5], (str(first.photo), "planted")]
+    report = eval_pairs(settings, [first, second], None, None, (rows, root))
+    request = next(i for i in report["items"] if (i["clip"], i["photo"]) == (str(first.clip), str(first.photo)))
+    strangers = report["strangers"]
+    assert (strangers["clips"], strangers["photos"], strangers["pairs"]) == (2, 6, 12)
+    assert strangers["worst"][0] == {
+        "clip": str(first.clip),
+        "photo": str(first.photo),
+        "verification_score": request["verification_score"],
+    }
+    at_half = next(row for row in strangers["thresholds"] if row["threshold"] == 0.5)
+    assert at_half["accepted"] == 1 and strangers["per_clip_at_or_above_cross"] == {
+        str(first.clip): 1,
+        str(second.clip): 0,
+    }

@@ -255,14 +255,30 @@ def eval_pairs(
         Path | None, typer.Option(help="clips and photos: manifest.tsv (file, photo[, person]) or same-name pairs")
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="write the clip x photo score matrix (PNG) here")] = None,
+    strangers: Annotated[
+        Path | None,
+        typer.Option(
+            help="TSV path<TAB>identity of photos of people not in the clips: FAR of clip-stranger pairs",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    strangers_images: Annotated[
+        Path | None,
+        typer.Option(help="folder the strangers' paths are relative to (default: the TSV's folder)", exists=True),
+    ] = None,
 ) -> None:
     """Every clip against every photo, as requests: own-photo scores >= 0.7, other people's < 0.5."""
     from livematch.eval.attacks import real_sources
     from livematch.eval.pairs import eval_pairs as run
+    from livematch.eval.verification import read_identities
 
     settings = _settings()
     with _clear_errors():
-        report = run(settings, real_sources(real or settings.shared_dir / "data" / "video" / "real"), json_out, plot)
+        sources = real_sources(real or settings.shared_dir / "data" / "video" / "real")
+        folder = strangers_images or (strangers.parent if strangers else None)
+        others = None if strangers is None else (read_identities(strangers, folder), folder)
+        report = run(settings, sources, json_out, plot, others)
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "items"}, indent=1))
 
 

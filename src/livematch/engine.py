@@ -158,9 +158,7 @@ class Engine:
         }
         if track is None:
             return VerifyResult(LivenessResult(0.0, "short_time"), timings_ms=timer.ms, inputs=inputs)
-        frame, face = self._best(track, timer)
-        with timer.stage("embedding"):  # before liveness: its identity check compares the moving face with this
-            face.embedding = template(self.embedder, track.frames, track.faces, self.settings.template_frames)
+        frame, face = self._matched(track, timer)  # before liveness: its identity check compares with this face
         with timer.stage("liveness"):
             # a one-frame video has no motion: only frame-level evidence can judge it (none -> score 0)
             sources = [s for s in self.liveness_sources if clip.decoded_frames > 1 or not s.needs_motion]
@@ -171,7 +169,7 @@ class Engine:
             return result
         with timer.stage("scoring"):
             result.similarity = float(np.dot(face.embedding, photo_face.embedding))
-            result.verification_score = round(self.calibration.to_score(result.similarity), 4)
+            result.verification_score = self.score(face.embedding, photo_face.embedding)
         with timer.stage("response_encoding"):
             result.image_timestamp = round(frame.timestamp, 3)
             result.frame_jpeg = _jpeg(frame.bgr) if options.return_image else None
@@ -185,9 +183,18 @@ class Engine:
         face, _ = self._photo_face(photo, auto_rotate, timer or Timer(), check_quality=check_quality)
         return face
 
+    def embed_video(self, video: bytes) -> Face:
+        """The video path's matching half alone (decode, track, best frame, embedding), shared with evaluation.
+
+        Liveness is not judged here: an evaluation that scores a clip against many photos takes the liveness
+        answer of the clip's own request, instead of running the same clip's liveness once per photo.
+        """
+        timer = Timer()
+        return self._matched(self._track(decode_video(video, self.settings), timer), timer)[1]
+
     def score(self, a: np.ndarray, b: np.ndarray) -> float:
-        """Calibrated verification score of two embeddings from this engine's embedder."""
-        return self.calibration.to_score(float(np.dot(a, b)))
+        """Calibrated verification score of two embeddings from this engine's embedder, as a response gives it."""
+        return round(self.calibration.to_score(float(np.dot(a, b))), 4)
 
     def info(self) -> dict[str, object]:
         """Models, versions and active liveness evidence, for ``GET /info`` and benchmarks."""
@@ -250,10 +257,14 @@ class Engine:
                 face.quality = frame_quality(gray, face)
         return track
 
-    def _best(self, track: Track, timer: Timer) -> tuple[Frame, Face]:
+    def _matched(self, track: Track, timer: Timer) -> tuple[Frame, Face]:
+        """The best frame and its face, with the embedding the photo is matched against."""
         with timer.stage("frame_selection"):
             best = chosen(track.faces, 1)[0]  # the template's own first pick, so both agree on "best"
-        return track.frames[best], track.faces[best]
+        frame, face = track.frames[best], track.faces[best]
+        with timer.stage("embedding"):
+            face.embedding = template(self.embedder, track.frames, track.faces, self.settings.template_frames)
+        return frame, face
 
 
 def _unaligned(embedder: Embedder) -> Embedder:

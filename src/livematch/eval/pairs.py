@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from livematch.calibration import nominal_far
 from livematch.config import Settings
 from livematch.engine import Engine, VerifyOptions
 from livematch.errors import LivematchError
 from livematch.eval.attacks import Source
 from livematch.eval.files import writable
+from livematch.eval.verification import THRESHOLDS, EmbeddedSet, embed_set, far_interval
 
 OWN_THRESHOLD = 0.7  # the recommended threshold (FAR 1e-4)
 CROSS_THRESHOLD = 0.5  # FAR 1e-2
@@ -131,8 +133,74 @@ def _score(pair: Pair) -> float:
     return np.nan if pair.verification_score is None else pair.verification_score
 
 
-def eval_pairs(settings: Settings, sources: list[Source], out: Path | None, plot: Path | None) -> dict[str, object]:
-    """``livematch eval pairs``: every clip against every distinct photo; print, write the JSON (and plot)."""
+def stranger_scores(engine: Engine, clips: list[Path], photos: EmbeddedSet) -> np.ndarray:
+    """``(clips, photos)`` verification scores of each clip against each embedded photo.
+
+    Each clip is embedded once by ``Engine.embed_video`` (the stages a request runs before scoring) and
+    scored by ``Engine.score``, so a cell holds what a request with that clip and photo would answer once
+    liveness has passed; tens of thousands of pairs cost a dozen clip embeddings instead of as many requests.
+    """
+    rows = []
+    for clip in tqdm(clips, desc="clips", unit="clip"):
+        face = engine.embed_video(clip.read_bytes())
+        rows.append([engine.score(face.embedding, photo) for photo in photos.embeddings])
+    return np.array(rows).reshape(len(clips), len(photos.paths))
+
+
+def strangers_summary(
+    clips: list[Path], photos: EmbeddedSet, scores: np.ndarray, draws: int = 2000
+) -> dict[str, object]:
+    """Share of clip-stranger pairs at or above each threshold, against the contract's nominal FAR.
+
+    Accepts cluster by clip (one clip's face may sit near many strangers), so beside the pair-level
+    interval each rate has a 95 % interval from resampling the clips.
+    """
+    weights = np.random.default_rng(0).multinomial(len(clips), np.full(len(clips), 1 / len(clips)), size=draws)
+    table = []
+    for t in THRESHOLDS:
+        per_clip = (scores >= t).sum(1)
+        resampled = weights @ per_clip / scores.size
+        table.append(
+            {
+                "threshold": t,
+                "nominal_far": float(nominal_far(t)),
+                "accepted": int(per_clip.sum()),
+                "rate": float(per_clip.sum() / scores.size),
+                "rate_ci": far_interval(int(per_clip.sum()), scores.size),
+                "rate_ci_clips": np.percentile(resampled, [2.5, 97.5]).tolist(),
+            }
+        )
+    worst = np.argsort(-scores, axis=None)[:WORST]
+    return {
+        "clips": len(clips),
+        "photos": len(photos.paths),
+        "failures_to_enrol": len(photos.failures),
+        "pairs": int(scores.size),
+        "thresholds": table,
+        "per_clip_at_or_above_cross": dict(
+            zip(map(str, clips), (scores >= CROSS_THRESHOLD).sum(1).tolist(), strict=True)
+        ),
+        "worst": [
+            {"clip": str(clips[i]), "photo": photos.paths[j], "verification_score": float(scores[i, j])}
+            for i, j in zip(*np.unravel_index(worst, scores.shape), strict=True)
+        ],
+    }
+
+
+def eval_pairs(
+    settings: Settings,
+    sources: list[Source],
+    out: Path | None,
+    plot: Path | None,
+    strangers: tuple[list[tuple[str, str]], Path] | None = None,
+) -> dict[str, object]:
+    """``livematch eval pairs``: every clip against every distinct photo; print, write the JSON (and plot).
+
+    ``strangers``: rows ``(path, identity)`` of photos of people none of the clips shows, and their folder.
+    Each clip that passed liveness in its own request is also scored against each of them
+    (``stranger_scores``), which measures the false-accept rate of video-photo pairs on far more pairs
+    than the clips' own photos give.
+    """
     writable(out, plot)
     photos = sorted({s.photo for s in sources})
     shown = {s.photo: s.who for s in sources}  # whom each photo shows
@@ -148,9 +216,15 @@ def eval_pairs(settings: Settings, sources: list[Source], out: Path | None, plot
         "own_threshold": OWN_THRESHOLD,
         "cross_threshold": CROSS_THRESHOLD,
         **summarise(pairs),
-        "seconds": round(time.perf_counter() - started, 1),
-        "items": _rows(pairs, None),
     }
+    live = sorted({Path(p.clip) for p in pairs if p.own and p.verification_score is not None})
+    if strangers is not None and live:
+        embedded = embed_set(engine, *strangers)
+        report["strangers"] = strangers_summary(live, embedded, stranger_scores(engine, live, embedded))
+    elif strangers is not None:
+        report["strangers"] = {"clips": 0, "reason": "no clip passed liveness against its own photo"}
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["items"] = _rows(pairs, None)
     if out is not None:
         out.write_text(json.dumps(report, indent=1))
     if plot is not None:
