@@ -64,7 +64,8 @@ def test_strangers_get_the_scores_requests_would_get(settings, tmp_path):
     first, second = sources["liveportrait_d0"], sources["vexpress_aoc"]
     root = shared("data", "faces", "celeba-dev")
     rows = [*read_identities(root / "identities.tsv", root)[:5], (str(first.photo), "planted")]
-    report = eval_pairs(settings, [first, second], None, None, (rows, root))
+    plot = tmp_path / "pairs.png"
+    report = eval_pairs(settings, [first, second], None, plot, (rows, root))
     request = next(i for i in report["items"] if (i["clip"], i["photo"]) == (str(first.clip), str(first.photo)))
     strangers = report["strangers"]
     assert (strangers["clips"], strangers["photos"], strangers["pairs"]) == (2, 6, 12)
@@ -78,3 +79,4 @@ def test_strangers_get_the_scores_requests_would_get(settings, tmp_path):
         str(first.clip): 1,
         str(second.clip): 0,
     }
+    assert plot.read_bytes().startswith(b"\x89PNG")

@@ -254,7 +254,10 @@ def eval_pairs(
     real: Annotated[
         Path | None, typer.Option(help="clips and photos: manifest.tsv (file, photo[, person]) or same-name pairs")
     ] = None,
-    plot: Annotated[Path | None, typer.Option(help="write the clip x photo score matrix (PNG) here")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="write the clip x photo score matrix (PNG; with --strangers, their FAR beside it)"),
+    ] = None,
     strangers: Annotated[
         Path | None,
         typer.Option(

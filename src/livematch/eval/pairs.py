@@ -21,6 +21,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -32,6 +33,9 @@ from livematch.errors import LivematchError
 from livematch.eval.attacks import Source
 from livematch.eval.files import writable
 from livematch.eval.verification import THRESHOLDS, EmbeddedSet, embed_set, far_interval
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 OWN_THRESHOLD = 0.7  # the recommended threshold (FAR 1e-4)
 CROSS_THRESHOLD = 0.5  # FAR 1e-2
@@ -95,12 +99,15 @@ def _rows(pairs: list[Pair], limit: int | None = WORST) -> list[dict[str, object
     return [{k: v for k, v in asdict(p).items() if v is not None} for p in pairs[:limit]]
 
 
-def pairs_plot(pairs: list[Pair], clips: list[str], photos: list[str], path: Path) -> None:
+def pairs_plot(
+    pairs: list[Pair], clips: list[str], photos: list[str], path: Path, strangers: dict[str, object] | None = None
+) -> None:
     """The score matrix, clips down and photos across: own pairs framed, failures to the eye at once.
 
     Green cells pass the recommended threshold, red ones are under 0.5; an own pair should be green and
     every other cell red. A pair that misses its target is framed in blue; a cell without a score
-    (liveness failed, or an error) shows why.
+    (liveness failed, or an error) shows why. With a ``strangers`` summary, a second panel draws its
+    false-accept rates against the contract's line.
     """
     import matplotlib
 
@@ -109,7 +116,12 @@ def pairs_plot(pairs: list[Pair], clips: list[str], photos: list[str], path: Pat
 
     cell = {(p.clip, p.photo): p for p in pairs}
     scores = np.array([[_score(cell[c, f]) for f in photos] for c in clips])
-    fig, ax = plt.subplots(figsize=(2 + 0.55 * len(photos), 1.5 + 0.4 * len(clips)))
+    size = (2 + 0.55 * len(photos), 1.5 + 0.4 * len(clips))
+    if strangers and strangers.get("pairs"):
+        fig, (ax, side) = plt.subplots(1, 2, figsize=(size[0] + 4.5, max(size[1], 4)), width_ratios=[size[0], 4])
+        _strangers_panel(side, strangers)
+    else:
+        fig, ax = plt.subplots(figsize=size)
     ax.imshow(np.nan_to_num(scores, nan=0.0), cmap="RdYlGn", vmin=CROSS_THRESHOLD - 0.2, vmax=OWN_THRESHOLD + 0.1)
     for (i, c), (j, f) in itertools.product(enumerate(clips), enumerate(photos)):
         p = cell[c, f]
@@ -127,6 +139,23 @@ def pairs_plot(pairs: list[Pair], clips: list[str], photos: list[str], path: Pat
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _strangers_panel(ax: Axes, strangers: dict[str, object]) -> None:
+    """Share of clip-stranger pairs at or above each threshold (clip-resampled 95 % bars) and nominal FAR."""
+    rows = [r for r in strangers["thresholds"] if r["accepted"]]
+    t = np.array([r["threshold"] for r in strangers["thresholds"]])
+    ax.semilogy(t, nominal_far(t), "k--", lw=1, label="nominal (the contract)")
+    if rows:  # a rate of 0 has no place on a log scale
+        rate = np.array([r["rate"] for r in rows])
+        low, high = np.array([r["rate_ci_clips"] for r in rows]).T
+        bars = np.clip(np.stack([rate - low, high - rate]), 0, None)
+        ax.errorbar([r["threshold"] for r in rows], rate, yerr=bars, fmt="o-", capsize=3, label="clips vs strangers")
+    ax.set_xlabel("threshold")
+    ax.set_ylabel("false-accept rate")
+    ax.set_title(f"{strangers['clips']} clips x {strangers['photos']} strangers' photos", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
 
 
 def _score(pair: Pair) -> float:
@@ -228,5 +257,5 @@ def eval_pairs(
     if out is not None:
         out.write_text(json.dumps(report, indent=1))
     if plot is not None:
-        pairs_plot(pairs, [str(s.clip) for s in sources], [str(p) for p in photos], plot)
+        pairs_plot(pairs, [str(s.clip) for s in sources], [str(p) for p in photos], plot, report.get("strangers"))
     return report
