@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         "in models_dir) or dlib's 68 landmarks",
     )
     embedder_flip: bool = Field(True, description="SFace: average the crop's and its mirror's embeddings")
-    template_frames: int = Field(1, ge=1, description="video: quality-weighted mean of the best N frames' embeddings")
+    template_frames: int = Field(1, ge=1, description="video: quality-weighted mean of the best N frames' cosines")
     embed_threads: int = Field(2, ge=1, le=64, description="intra-op threads per embedding call (docs/PERFORMANCE.md)")
 
     # --- photo limits -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from livematch.embed.base import Embedder, unit
+from livematch.embed.base import Embedder
 from livematch.faces.record import Face
 
 
@@ -38,15 +38,6 @@ class FusedEmbedder:
     def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """Concatenation of each part's unit vector scaled by the square root of its weight."""
         return np.concatenate([s * p.embed(bgr, face) for p, s in zip(self.parts, self._scale, strict=True)])
-
-    def normalise(self, vector: np.ndarray) -> np.ndarray:
-        """Each part's slice back to unit length times its weight's root (after averaging templates)."""
-        out, start = [], 0
-        for part, scale in zip(self.parts, self._scale, strict=True):
-            piece = vector[start : start + part.dim]
-            out.append(scale * unit(piece))
-            start += part.dim
-        return np.concatenate(out)
 
     def info(self) -> dict[str, object]:
         """The parts, their weights and the combined digest."""

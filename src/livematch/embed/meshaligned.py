@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from livematch.embed.base import Embedder, unit
+from livematch.embed.base import Embedder
 from livematch.faces.mesh import FaceMesh
 from livematch.faces.record import Face
 
@@ -27,7 +27,6 @@ class MeshAligned:
         self.name = embedder.name + SUFFIX
         self.dim = embedder.dim
         self.model_sha256 = hashlib.sha256(f"mesh:{embedder.model_sha256}:{mesh.model_sha256}".encode()).hexdigest()
-        self.normalise = getattr(embedder, "normalise", unit)  # templates re-normalise as the inner one does
 
     def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """The inner embedding of a copy of ``face`` with the mesh's five points."""

@@ -1,16 +1,23 @@
 """The video side as a template: several good frames of the tracked face, quality-weighted.
 
-One frame carries that frame's blur, expression and pose; averaging the unit embeddings of the best
-few frames (weights = frame quality) cancels part of that noise, as multi-shot templates do in
-enrolment. Frames well below the best one in quality are left out rather than down-weighted, so a
-blurred or blinking frame never enters the template. Each extra frame costs one embedding.
+One frame carries that frame's blur, expression and pose; averaging over the best few frames (weights =
+frame quality) cancels part of that noise, as multi-shot templates do in enrolment. Frames well below the
+best one in quality are left out rather than down-weighted, so a blurred or blinking frame never enters
+the template. Each extra frame costs one embedding.
+
+The template is the weighted mean of the unit vectors, *not* re-normalised: its dot product with a photo's
+vector is the weighted mean of the frames' cosines, a score-level average. Re-normalising would shrink the
+spread of the noise and then stretch the result back to unit length, which raises every similarity,
+strangers' too, above what the single-image calibration was fitted on: against 26,808 clip-stranger pairs
+a 5-frame re-normalised template accepted 69 at 0.5 and the mean of cosines 42, the single best frame 66
+(docs/MODELS.md, "Video template").
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from livematch.embed.base import Embedder, unit
+from livematch.embed.base import Embedder
 from livematch.faces.record import Face
 from livematch.media import Frame
 
@@ -25,9 +32,8 @@ def chosen(faces: list[Face], count: int) -> list[int]:
 
 
 def template(embedder: Embedder, frames: list[Frame], faces: list[Face], count: int) -> np.ndarray:
-    """Quality-weighted mean of the chosen frames' embeddings, re-normalised as the embedder's vectors are."""
+    """Quality-weighted mean of the chosen frames' embeddings (one frame: its own vector, unchanged)."""
     picks = chosen(faces, count)
     vectors = np.stack([embedder.embed(frames[i].bgr, faces[i]) for i in picks])
     weights = np.array([max(faces[i].quality.get("quality", 0.0), 1e-6) for i in picks])
-    mean = (weights[:, None] * vectors).sum(0) / weights.sum()
-    return getattr(embedder, "normalise", unit)(mean)
+    return ((weights / weights.sum()) @ vectors).astype(np.float32)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livematch.embed.base import unit
 from livematch.embed.sface import SFaceEmbedder
 from livematch.embed.template import chosen
 from livematch.faces.landmarks import five_from_68
@@ -72,7 +73,7 @@ class IdentityCheck:
         matched = track.faces[best].embedding if self._reuse_match else None
         needed = others if matched is not None else [best, *others]
         vectors = self._embed(track, needed)
-        reference = matched if matched is not None else vectors[0]
+        reference = unit(matched) if matched is not None else vectors[0]  # a template is shorter than unit
         checks = vectors[len(needed) - len(others) :]
         return (float(np.min(checks @ reference)) if others else 1.0), reference
 
