@@ -100,6 +100,11 @@ def test_bench_attacks_pairs_and_pack_import_fail_clearly(folder: Path) -> None:
     assert_clear(run(["bench", "--video", "garbage.mp4", "--photo", str(photo), "--repeat", "1"], folder), "2004")
     assert_clear(run(["eval", "attacks", "--out", "att", "--real", "."], folder), "no clip with a photo")
     assert_clear(run(["eval", "pairs", "--real", ".", "--json", "p.json"], folder), "no clip with a photo")
+    (folder / "strangers.tsv").write_text("a.jpg\n")
+    real = str(shared("data", "video", "real"))
+    assert_clear(run(["eval", "pairs", "--real", real, "--strangers", "strangers.tsv"], folder), "2 tab-separated")
+    alone = run(["eval", "pairs", "--real", real, "--strangers-images", "."], folder)
+    assert alone.returncode == 2 and "needs --strangers" in alone.stderr and "Traceback" not in alone.stderr
     assert_clear(run(["models", "import", "minifasnet", "."], folder), "no .pth")
     (folder / "file").write_text("not a folder")
     done = run(["models", "install", "face-mesh"], folder, LIVEMATCH_MODELS_DIR=str(folder / "file" / "models"))

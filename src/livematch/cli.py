@@ -276,6 +276,8 @@ def eval_pairs(
     from livematch.eval.pairs import eval_pairs as run
     from livematch.eval.verification import read_identities
 
+    if strangers_images is not None and strangers is None:
+        raise typer.BadParameter("needs --strangers, the list of photos in it", param_hint="--strangers-images")
     settings = _settings()
     with _clear_errors():
         sources = real_sources(real or settings.shared_dir / "data" / "video" / "real")
