@@ -18,7 +18,13 @@ from livematch.config import Settings
 from livematch.embed import SFaceEmbedder, load_embedder
 from livematch.engine import Engine
 from livematch.errors import DetectionFailed
-from livematch.eval.verification import THRESHOLDS, far_interval, identity_intervals, read_identities
+from livematch.eval.verification import (
+    THRESHOLDS,
+    far_interval,
+    identity_intervals,
+    read_identities,
+    tar_intervals,
+)
 from livematch.models import SFACE
 from tests.conftest import shared
 from tests.media import jpeg, noise
@@ -113,6 +119,16 @@ def test_far_interval_resampling_people_sees_a_clustered_tail() -> None:
     assert pairs_ci[0] > 4 * nominal_far(0.7)  # "certainly too high", which it is only because of two people
     assert people_ci[0] < 2 * nominal_far(0.7) < 5 * nominal_far(0.7) < people_ci[1]
     assert people_ci[0] <= accepted / len(scores) <= people_ci[1]
+
+
+def test_tar_interval_resampling_people_sees_a_clustered_miss() -> None:
+    """One of 40 people (photographed decades apart, say) rejects all 66 of their own pairs: TAR 0.975. A
+    set of 40 other such people may hold none of them or several, which the people-resampled interval shows."""
+    owners = np.repeat(np.arange(40), 66)
+    scores = np.where(owners == 0, 0.3, 0.9)
+    low, high = tar_intervals(owners, scores, 40)[THRESHOLDS.index(0.6)]
+    assert low < 0.95 < 0.975 < high == 1.0
+    assert tar_intervals(owners, np.full(owners.size, 0.9), 40)[THRESHOLDS.index(0.6)] == [1.0, 1.0]
 
 
 def test_identity_groups_are_disjoint_partitions() -> None:

@@ -200,7 +200,7 @@ def eval_verification(
         report = verification_command(_settings(), identities, images, json_out, plot, folds)
     keys = ("images", "failures_to_enrol", "genuine_pairs", "impostor_pairs", "eer", "seconds")
     summary = {k: report[k] for k in keys}
-    row_keys = ("threshold", "impostor_accepted", "far", "far_ci", "far_ci_identities", "tar")
+    row_keys = ("threshold", "impostor_accepted", "far", "far_ci", "far_ci_identities", "tar", "tar_ci_identities")
     summary["thresholds"] = [{k: r[k] for k in row_keys} for r in report["thresholds"]]
     typer.echo(json.dumps(summary, indent=1))
 

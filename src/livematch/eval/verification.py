@@ -70,19 +70,19 @@ def _pairs(data: EmbeddedSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def pair_scores(
     data: EmbeddedSet, pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cosine similarities of all genuine and all impostor pairs (i < j), and the impostor pairs' two people
-    as identity numbers 0..k-1 (2, m), which ``identity_intervals`` resamples. ``pairs``: ``_pairs(data)``
-    if the caller has it already."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cosine similarities of all genuine and all impostor pairs (i < j), the impostor pairs' two people as
+    identity numbers 0..k-1 (2, m), which ``identity_intervals`` resamples, and the genuine pairs' person
+    (``tar_intervals``). ``pairs``: ``_pairs(data)`` if the caller has it already."""
     index, sims, same = pairs or _pairs(data)
     codes = np.unique(data.labels, return_inverse=True)[1].reshape(-1)
-    return sims[same], sims[~same], codes[index[:, ~same]]
+    return sims[same], sims[~same], codes[index[:, ~same]], codes[index[0, same]]
 
 
 def fit_set(engine: Engine, data: EmbeddedSet, meta: dict[str, object]) -> Calibration:
     """Fit a calibration for ``engine``'s embedder on a labelled embedded set (see ``calibration``)."""
     groups = [pair_scores(data.subset(index))[1] for index in identity_groups(data.labels)]
-    genuine, impostor, _ = pair_scores(data)
+    genuine, impostor, _, _ = pair_scores(data)
     meta = {
         **meta,
         "images": len(data.paths),
@@ -103,6 +103,11 @@ def far_interval(accepted: int, pairs: int) -> list[float]:
     return [float(ci.low), float(ci.high)]
 
 
+def _draws(k: int, draws: int) -> np.ndarray:
+    """``(draws, k)``: how often each of k people is drawn in each bootstrap sample (the same for FAR and TAR)."""
+    return np.random.default_rng(0).multinomial(k, np.full(k, 1 / k), size=draws).astype(np.float64)
+
+
 def identity_intervals(people: np.ndarray, scores: np.ndarray, draws: int = 2000) -> list[list[float]]:
     """95 % interval of the FAR at each threshold when the *people* are resampled, not the pairs.
 
@@ -119,7 +124,7 @@ def identity_intervals(people: np.ndarray, scores: np.ndarray, draws: int = 2000
         counts = np.bincount(cell, weights=weights, minlength=k * k).reshape(k, k)
         return counts + counts.T
 
-    weights = np.random.default_rng(0).multinomial(k, np.full(k, 1 / k), size=draws).astype(np.float64)
+    weights = _draws(k, draws)
     pairs = ((weights @ symmetric(None)) * weights).sum(1)
     out = []
     for t in THRESHOLDS:
@@ -129,8 +134,30 @@ def identity_intervals(people: np.ndarray, scores: np.ndarray, draws: int = 2000
     return out
 
 
+def tar_intervals(owners: np.ndarray, scores: np.ndarray, k: int, draws: int = 2000) -> list[list[float]]:
+    """95 % interval of the TAR at each threshold when the people are resampled, as ``identity_intervals``.
+
+    Rejects cluster by person as accepts do: someone photographed fifty years apart, or two people filed
+    under one number, rejects most of their own pairs. So the interval says how far a set of *other* people
+    of this kind could read. ``owners``: each genuine pair's identity number (of k), ``scores`` its score.
+    """
+    weights = _draws(k, draws)
+    pairs = weights @ np.bincount(owners, minlength=k)
+    out = []
+    for t in THRESHOLDS:
+        tar = (weights @ np.bincount(owners, weights=scores >= t, minlength=k))[pairs > 0] / pairs[pairs > 0]
+        out.append(np.percentile(tar, [2.5, 97.5]).tolist() if tar.size else [0.0, 1.0])
+    return out
+
+
 def _row(
-    t: float, impostor_pairs: int, accepted: int, genuine_pairs: int, rejected: int, people_ci: list[float]
+    t: float,
+    impostor_pairs: int,
+    accepted: int,
+    genuine_pairs: int,
+    rejected: int,
+    people_ci: list[float],
+    tar_ci: list[float],
 ) -> dict[str, object]:
     far = accepted / impostor_pairs if impostor_pairs else 0.0
     return {
@@ -145,16 +172,21 @@ def _row(
         "genuine_pairs": genuine_pairs,
         "genuine_rejected": rejected,
         "tar": 1.0 - rejected / genuine_pairs if genuine_pairs else 0.0,
+        "tar_ci_identities": tar_ci,
     }
 
 
-def threshold_table(gen: np.ndarray, imp: np.ndarray, people: np.ndarray) -> list[dict[str, object]]:
-    """Per threshold: impostors accepted (FAR with intervals, against nominal) and genuines rejected, from the
-    calibrated scores of the genuine and impostor pairs (``people``: see ``pair_scores``)."""
-    intervals = identity_intervals(people, imp)
+def threshold_table(
+    gen: np.ndarray, imp: np.ndarray, people: np.ndarray, owners: np.ndarray
+) -> list[dict[str, object]]:
+    """Per threshold: impostors accepted (FAR with intervals, against nominal) and genuines rejected (TAR with
+    its interval), from the calibrated scores of the genuine and impostor pairs (``people``, ``owners``: see
+    ``pair_scores``)."""
+    far_cis = identity_intervals(people, imp)
+    tar_cis = tar_intervals(owners, gen, int(people.max()) + 1 if people.size else 1)
     return [
-        _row(t, len(imp), int(np.sum(imp >= t)), len(gen), int(np.sum(gen < t)), ci)
-        for t, ci in zip(THRESHOLDS, intervals, strict=True)
+        _row(t, len(imp), int(np.sum(imp >= t)), len(gen), int(np.sum(gen < t)), far_ci, tar_ci)
+        for t, far_ci, tar_ci in zip(THRESHOLDS, far_cis, tar_cis, strict=True)
     ]
 
 
@@ -207,8 +239,8 @@ def cross_validate(engine: Engine, data: EmbeddedSet, folds: int, seed: int = 0)
     for k in tqdm(range(folds), desc="cross-validation", unit="fold"):
         held = np.isin(data.labels, identities[k::folds])
         cal = fit_set(engine, data.subset(np.flatnonzero(~held)), {"fold": k})
-        genuine, impostor, people = pair_scores(data.subset(np.flatnonzero(held)))
-        scored.append((cal.to_scores(genuine), cal.to_scores(impostor), people))
+        genuine, impostor, people, owners = pair_scores(data.subset(np.flatnonzero(held)))
+        scored.append((cal.to_scores(genuine), cal.to_scores(impostor), people, owners))
         per_fold.append(
             {
                 "fold": k,
@@ -217,11 +249,13 @@ def cross_validate(engine: Engine, data: EmbeddedSet, folds: int, seed: int = 0)
             }
         )
     # The folds hold disjoint people: number them apart, and the pooled table resamples all of them.
-    offsets = np.cumsum([0] + [int(people.max()) + 1 if people.size else 0 for _, _, people in scored[:-1]])
+    offsets = np.cumsum([0] + [int(people.max()) + 1 if people.size else 0 for _, _, people, _ in scored[:-1]])
+    gen, imp, people, owners = zip(*scored, strict=True)
     pooled = threshold_table(
-        np.concatenate([gen for gen, _, _ in scored]),
-        np.concatenate([imp for _, imp, _ in scored]),
-        np.concatenate([people + offset for (_, _, people), offset in zip(scored, offsets, strict=True)], axis=1),
+        np.concatenate(gen),
+        np.concatenate(imp),
+        np.concatenate([p + offset for p, offset in zip(people, offsets, strict=True)], axis=1),
+        np.concatenate([o + offset for o, offset in zip(owners, offsets, strict=True)]),
     )
     return {"folds": folds, "seed": seed, "per_fold": per_fold, "pooled": pooled}
 
@@ -247,10 +281,12 @@ def det_plot(genuine: np.ndarray, impostor: np.ndarray, table: list[dict[str, ob
         # the wider of the two intervals: pairs resampled (exact binomial) or people resampled
         low = min(row["far_ci"][0], row["far_ci_identities"][0])
         high = max(row["far_ci"][1], row["far_ci_identities"][1])
-        ax.errorbar(x, y, xerr=[[x - max(low, floor)], [max(high - x, 0.0)]], fmt="o", color="C3", capsize=2)
+        frr_low, frr_high = (max(1 - tar, 0.5 / len(gen)) for tar in row["tar_ci_identities"][::-1])
+        yerr = [[max(y - frr_low, 0.0)], [max(frr_high - y, 0.0)]]
+        ax.errorbar(x, y, xerr=[[x - max(low, floor)], [max(high - x, 0.0)]], yerr=yerr, fmt="o", color="C3", capsize=2)
         ax.annotate(f"t={row['threshold']:.1f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(xscale="log", yscale="log", xlabel="false accept rate", ylabel="false reject rate")
-    ax.set_title("DET. Dotted: nominal FAR per threshold; dots: measured FAR (95 % CI, people or pairs)", fontsize=9)
+    ax.set_title("DET. Dotted: nominal FAR per threshold; dots: measured (95 % CI; FRR: people resampled)", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower left")
     fig.tight_layout()
@@ -269,14 +305,14 @@ def verification_command(
     data = embed_set(engine, rows, images)
     embedded = time.perf_counter()
     pairs = _pairs(data)
-    genuine, impostor, people = pair_scores(data, pairs)
+    genuine, impostor, people, owners = pair_scores(data, pairs)
     if not len(genuine) or not len(impostor):
         raise ValueError(
             f"{len(data.paths)} of {len(rows)} images enrolled, giving {len(genuine)} genuine and {len(impostor)} "
             "impostor pairs: an evaluation needs two identities, one of them with two photos that enrol"
         )
     cal = engine.calibration
-    table = threshold_table(cal.to_scores(genuine), cal.to_scores(impostor), people)
+    table = threshold_table(cal.to_scores(genuine), cal.to_scores(impostor), people, owners)
     eer, eer_similarity = equal_error(genuine, impostor)
     report: dict[str, object] = {
         "identities_file": str(identities),
