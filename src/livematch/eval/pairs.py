@@ -228,7 +228,8 @@ def eval_pairs(
     ``strangers``: rows ``(path, identity)`` of photos of people none of the clips shows, and their folder.
     Each clip that passed liveness in its own request is also scored against each of them
     (``stranger_scores``), which measures the false-accept rate of video-photo pairs on far more pairs
-    than the clips' own photos give.
+    than the clips' own photos give. The strangers' photos are embedded as ``eval verification`` embeds
+    photos (pixels as stored, no auto-rotation: a labelled photo set is upright).
     """
     writable(out, plot)
     photos = sorted({s.photo for s in sources})

@@ -137,7 +137,7 @@ def identity_intervals(people: np.ndarray, scores: np.ndarray, draws: int = 2000
 def tar_intervals(owners: np.ndarray, scores: np.ndarray, k: int, draws: int = 2000) -> list[list[float]]:
     """95 % interval of the TAR at each threshold when the people are resampled, as ``identity_intervals``.
 
-    Rejects cluster by person as accepts do: someone photographed fifty years apart, or two people filed
+    Rejects cluster by person as accepts do: someone photographed decades apart, or two people filed
     under one number, rejects most of their own pairs. So the interval says how far a set of *other* people
     of this kind could read. ``owners``: each genuine pair's identity number (of k), ``scores`` its score.
     """
