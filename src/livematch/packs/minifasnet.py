@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from livematch.models import file_sha256
-from livematch.onnxutil import session
+from livematch.onnxutil import assembled, session
 from livematch.packs.torchpickle import load_state_dict
 
 PACK = "minifasnet"
@@ -146,17 +146,7 @@ def build_onnx(weights: dict[str, np.ndarray], size: int) -> onnx.ModelProto:
     x = g.op("Gemm", [x, linear, g.const("linear.b", bias)], "embedding")
     logits = g.op("MatMul", [x, g.const("prob.w", g.w["prob.weight"].T)], "logits")
     g.op("Softmax", [logits], "probs", axis=1)
-    graph = helper.make_graph(
-        g.nodes,
-        "minifasnet",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 3])],
-        g.inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="livematch")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return assembled("minifasnet", g.nodes, g.inits, {"input": ["N", 3, size, size]}, {"probs": ["N", 3]}, opset=13)
 
 
 def import_pack(source: Path, models_dir: Path) -> dict[str, object]:
