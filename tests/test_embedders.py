@@ -254,6 +254,10 @@ def test_shipped_calibrations_match_the_pinned_optional_models() -> None:
         cal = Calibration.load(builtin_path(model.name), embedder_sha256=model.sha256)
         assert cal.embedder == model.name
         assert np.all(np.diff(cal.similarity) > 0) and np.all(np.diff(cal.score) >= 0)
+    # a model installed as a fusion part: `models install` tells the operator its fusion's calibration ships
+    for fusion in [m.fusion for m in OPTIONAL if getattr(m, "fusion", None)]:
+        parts = "+".join(item.partition(":")[0] for item in fusion.split("+"))
+        assert builtin_path(f"{parts}@face-mesh").exists(), fusion
 
 
 def test_a_failing_registry_client_is_one_readable_line(tmp_path: Path, monkeypatch) -> None:

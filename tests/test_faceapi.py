@@ -40,7 +40,7 @@ def test_the_rebuilt_network_is_dlibs(manifest, engine: Engine) -> None:
 
 
 def test_the_fast_fusion_loads_with_its_shipped_calibration(manifest, settings) -> None:
-    fused = settings.model_copy(update={"embedder": f"sface-2021dec-int8bq+{DLIB_FACEAPI.name}:2.23"})
+    fused = settings.model_copy(update={"embedder": DLIB_FACEAPI.fusion})
     engine = Engine(fused)
     assert engine.embedder.name == f"sface-2021dec-int8bq+{DLIB_FACEAPI.name}@face-mesh"
     assert engine.calibration.embedder_sha256 == load_embedder(fused).model_sha256

