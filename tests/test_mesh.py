@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from livematch.calibration import Calibration, builtin_path
 from livematch.cli import app
 from livematch.config import Settings
 from livematch.embed import DlibEmbedder, FusedEmbedder, MeshAligned, SFaceEmbedder, load_embedder
-from livematch.embed.install import W600K_MBF, named
+from livematch.embed.install import DLIB_FACEAPI, W600K_MBF, RegistryModel, named
 from livematch.engine import Engine
 from livematch.faces import mesh as mesh_module
 from livematch.faces.mesh import FaceMesh
@@ -93,11 +94,13 @@ def test_mesh_with_other_bytes_is_refused(tmp_path: Path) -> None:
 
 def test_shipped_mesh_calibrations_match_their_models() -> None:
     """Every shipped embedder has a calibration for its mesh-aligned crops, tied to both digests."""
-    sface, dlib = SFaceEmbedder(), DlibEmbedder()
+    sface, dlib, fast_dlib = SFaceEmbedder(), DlibEmbedder(), pinned(DLIB_FACEAPI)
     inner = {
         sface.name: sface.model_sha256,
         W600K_MBF.name: W600K_MBF.sha256,
         "sface-2021dec-int8bq+dlib-resnet-v1": FusedEmbedder([sface, dlib], [1.0, 2.23]).model_sha256,
+        # the fast fusion, from the pinned digest alone (the model itself is installed from npm)
+        "sface-2021dec-int8bq+dlib-resnet-faceapi": FusedEmbedder([sface, fast_dlib], [1.0, 2.23]).model_sha256,
     }
     for name, sha in inner.items():
         combined = hashlib.sha256(f"mesh:{sha}:{mesh_module.SHA256}".encode()).hexdigest()
@@ -108,7 +111,8 @@ def test_shipped_mesh_calibrations_match_their_models() -> None:
 
 def test_install_names() -> None:
     assert [m.name for m in named(["face-mesh"])] == ["face-mesh"]
-    assert len(named([])) == 4
+    everything = ["face-mesh", "faceplugin-fr-feature", "mobilefacenet-expo", "w600k-mbf", "dlib-resnet-faceapi"]
+    assert [m.name for m in named([])] == everything
     with pytest.raises(ValueError, match="unknown model nope; known: face-mesh"):
         named(["nope"])
     result = CliRunner().invoke(app, ["models", "install", "nope"])
@@ -133,3 +137,8 @@ def test_loading_the_mesh_prints_nothing(mesh_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == "ran\n" and done.stderr == "", done.stderr
+
+
+def pinned(model: RegistryModel) -> SimpleNamespace:
+    """An optional embedder as a fusion part sees it (name, digest, size), without its file."""
+    return SimpleNamespace(name=model.name, model_sha256=model.sha256, dim=128)
