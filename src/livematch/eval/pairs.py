@@ -32,7 +32,7 @@ from livematch.engine import Engine, VerifyOptions
 from livematch.errors import LivematchError
 from livematch.eval.attacks import Source
 from livematch.eval.files import writable
-from livematch.eval.verification import THRESHOLDS, EmbeddedSet, embed_set, far_interval
+from livematch.eval.verification import THRESHOLDS, EmbeddedSet, bootstrap_counts, embed_set, far_interval
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -184,7 +184,7 @@ def strangers_summary(
     Accepts cluster by clip (one clip's face may sit near many strangers), so beside the pair-level
     interval each rate has a 95 % interval from resampling the clips.
     """
-    weights = np.random.default_rng(0).multinomial(len(clips), np.full(len(clips), 1 / len(clips)), size=draws)
+    weights = bootstrap_counts(len(clips), draws)
     table = []
     for t in THRESHOLDS:
         per_clip = (scores >= t).sum(1)

@@ -103,8 +103,9 @@ def far_interval(accepted: int, pairs: int) -> list[float]:
     return [float(ci.low), float(ci.high)]
 
 
-def _draws(k: int, draws: int) -> np.ndarray:
-    """``(draws, k)``: how often each of k people is drawn in each bootstrap sample (the same for FAR and TAR)."""
+def bootstrap_counts(k: int, draws: int) -> np.ndarray:
+    """``(draws, k)``: how often each of k units (people, clips) is drawn in each bootstrap sample; seeded, so
+    FAR and TAR resample the same people."""
     return np.random.default_rng(0).multinomial(k, np.full(k, 1 / k), size=draws).astype(np.float64)
 
 
@@ -124,7 +125,7 @@ def identity_intervals(people: np.ndarray, scores: np.ndarray, draws: int = 2000
         counts = np.bincount(cell, weights=weights, minlength=k * k).reshape(k, k)
         return counts + counts.T
 
-    weights = _draws(k, draws)
+    weights = bootstrap_counts(k, draws)
     pairs = ((weights @ symmetric(None)) * weights).sum(1)
     out = []
     for t in THRESHOLDS:
@@ -141,7 +142,7 @@ def tar_intervals(owners: np.ndarray, scores: np.ndarray, k: int, draws: int = 2
     under one number, rejects most of their own pairs. So the interval says how far a set of *other* people
     of this kind could read. ``owners``: each genuine pair's identity number (of k), ``scores`` its score.
     """
-    weights = _draws(k, draws)
+    weights = bootstrap_counts(k, draws)
     pairs = weights @ np.bincount(owners, minlength=k)
     out = []
     for t in THRESHOLDS:
