@@ -213,12 +213,19 @@ def test_manifest_slot_is_calibrated_and_served(tmp_path: Path, monkeypatch: pyt
     out = tmp_path / "calibration-tiny-arcface.json"
     result = CliRunner().invoke(app, ["calibrate", "--identities", str(tsv), "--images", str(root), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text())["embedder_sha256"] == digest
+    tied = EmbedderManifest.read(folder / "tiny.json").digest  # the weights and their preprocessing
+    assert json.loads(out.read_text())["embedder_sha256"] == tied != digest
 
     engine = Engine(settings)
-    assert engine.info()["embedder"]["name"] == "tiny-arcface" and engine.info()["embedder"]["sha256"] == digest
+    info = engine.info()["embedder"]
+    assert info["name"] == "tiny-arcface" and info["sha256"] == tied and info["file_sha256"] == digest
     face = engine.embed_photo((root / picked[0][0]).read_bytes())
     assert face.embedding.shape == (8,) and 0.0 <= engine.score(face.embedding, face.embedding) <= 1.0
+
+    # Same weights, other preprocessing: other similarities, so the calibration must be refused, not reused.
+    EmbedderManifest("tiny-arcface", "tiny.onnx", digest, flip=False).write(folder / "tiny.json")
+    with pytest.raises(ValueError, match="was fitted for embedder sha256"):
+        Engine(settings)
 
 
 def test_info_shows_the_active_embedder(client, settings) -> None:
@@ -251,7 +258,7 @@ def test_shipped_calibrations_match_the_pinned_optional_models() -> None:
     shipped = [m for m in OPTIONAL if builtin_path(m.name).exists()]
     assert "w600k-mbf" in [m.name for m in shipped]
     for model in shipped:
-        cal = Calibration.load(builtin_path(model.name), embedder_sha256=model.sha256)
+        cal = Calibration.load(builtin_path(model.name), embedder_sha256=model.manifest.digest)
         assert cal.embedder == model.name
         assert np.all(np.diff(cal.similarity) > 0) and np.all(np.diff(cal.score) >= 0)
     # a model installed as a fusion part: `models install` tells the operator its fusion's calibration ships

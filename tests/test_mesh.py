@@ -97,7 +97,7 @@ def test_shipped_mesh_calibrations_match_their_models() -> None:
     sface, dlib, fast_dlib = SFaceEmbedder(), DlibEmbedder(), pinned(DLIB_FACEAPI)
     inner = {
         sface.name: sface.model_sha256,
-        W600K_MBF.name: W600K_MBF.sha256,
+        W600K_MBF.name: W600K_MBF.manifest.digest,
         "sface-2021dec-int8bq+dlib-resnet-v1": FusedEmbedder([sface, dlib], [1.0, 2.23]).model_sha256,
         # the fast fusion, from the pinned digest alone (the model itself is installed from npm)
         "sface-2021dec-int8bq+dlib-resnet-faceapi": FusedEmbedder([sface, fast_dlib], [1.0, 2.23]).model_sha256,
@@ -141,4 +141,4 @@ def test_loading_the_mesh_prints_nothing(mesh_path: Path) -> None:
 
 def pinned(model: RegistryModel) -> SimpleNamespace:
     """An optional embedder as a fusion part sees it (name, digest, size), without its file."""
-    return SimpleNamespace(name=model.name, model_sha256=model.sha256, dim=128)
+    return SimpleNamespace(name=model.name, model_sha256=model.manifest.digest, dim=128)

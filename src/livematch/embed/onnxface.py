@@ -2,8 +2,9 @@
 
 This is the slot for models that pip cannot bring: ``livematch models install`` writes one manifest
 per registry model it installs, and an operator can add a stronger model the same way (a JSON file
-beside its ONNX file, then ``livematch calibrate``). The file's sha256 must match the manifest, so a
-calibration (tied to that digest) can never score another model's similarities.
+beside its ONNX file, then ``livematch calibrate``). The file's sha256 must match the manifest, and a
+calibration is tied to a digest of that sha256 *and* the preprocessing fields (``EmbedderManifest.digest``),
+so it can never score another model's similarities, nor the same model's after ``flip`` or ``mean`` is edited.
 
 Manifest fields: ``name``, ``file`` (relative to the manifest), ``sha256``, ``size`` (crop side, the
 ArcFace 112 template is scaled to it), ``channels`` ("rgb" or "bgr"), ``mean`` and ``std`` (input =
@@ -15,6 +16,7 @@ template, or "dlib-chip", dlib's chip from the 68 landmarks, for dlib's network)
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,6 +65,20 @@ class EmbedderManifest:
             raise ValueError(f"{path}: alignment must be 'arcface' or 'dlib-chip', not {manifest.alignment!r}")
         return manifest
 
+    @property
+    def digest(self) -> str:
+        """The digest calibrations are tied to: the weights and every field that changes face -> vector."""
+        function = {
+            "sha256": self.sha256,
+            "size": int(self.size),
+            "channels": self.channels,
+            "mean": float(self.mean),
+            "std": float(self.std),
+            "flip": bool(self.flip),
+            "alignment": self.alignment,
+        }
+        return hashlib.sha256(json.dumps(function, sort_keys=True).encode()).hexdigest()
+
     def write(self, path: Path) -> None:
         """Write as JSON (the format ``read`` parses)."""
         path.write_text(json.dumps(asdict(self), indent=1) + "\n")
@@ -89,7 +105,7 @@ class OnnxEmbedder:
                 f"{self.manifest.name}: {model_path} has sha256 {digest}, manifest expects {self.manifest.sha256}"
             )
         self.name = self.manifest.name
-        self.model_sha256 = digest
+        self.model_sha256 = self.manifest.digest
         if self.manifest.runtime == "litert":
             self._run = LiteRT(model_path, threads)
         else:
@@ -109,8 +125,9 @@ class OnnxEmbedder:
         return unit(out.reshape(len(out), -1)[: len(batch)].mean(0))
 
     def info(self) -> dict[str, object]:
-        """The manifest (name, digest, preprocessing, provenance) and the vector size."""
-        return {**asdict(self.manifest), "dim": self.dim}
+        """The manifest (preprocessing, provenance), the weights' file digest, the calibration digest, the size."""
+        file_sha256 = self.manifest.sha256
+        return {**asdict(self.manifest), "file_sha256": file_sha256, "sha256": self.model_sha256, "dim": self.dim}
 
 
 def _prepared(model: onnx.ModelProto) -> bytes:
